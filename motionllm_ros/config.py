@@ -1,0 +1,210 @@
+"""One typed configuration for the node, the launch files and the CLI.
+
+The ROS parameter file `config/motionllm.yaml` (`/**: ros__parameters:`), the launch arguments and the `motionllm`
+CLI flags all map onto `Config`. Sections are nested dataclasses; their ROS parameter names are dotted
+(`input.image_topic`), which is also how nested YAML maps become ROS parameters.
+
+Every field carries its help text, and where it applies its choices or range, in the dataclass metadata: the node
+declares its parameters from `parameter_specs()` and the CLI prints the same help, so there is one source of truth.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+NODE_NAME = "motionllm"
+
+
+class ConfigError(ValueError):
+    """A configuration value is unknown, of the wrong type or out of range; the message names the key."""
+
+
+def _param(default: Any, help: str, *, choices: tuple[Any, ...] | None = None,
+           min: float | None = None, max: float | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "choices": choices, "min": min, "max": max})
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    image_topic: str = _param("/camera/image_raw", "Image topic the node subscribes to (remap or set per robot).")
+    image_transport: str = _param(
+        "raw", "'raw' subscribes to sensor_msgs/Image on image_topic, 'compressed' to "
+        "sensor_msgs/CompressedImage on image_topic + '/compressed'.", choices=("raw", "compressed"))
+    qos_reliability: str = _param(
+        "best_effort", "Image subscription reliability. best_effort matches every camera driver; a reliable "
+        "subscription never receives from a best-effort publisher.", choices=("best_effort", "reliable"))
+    qos_depth: int = _param(1, "Image subscription queue depth; 1 so that stale frames are never queued.",
+                            min=1, max=100)
+    bag_topic: str = _param(
+        "", "Offline only: image topic to read from a rosbag2 recording; empty = the image topic with the most "
+        "messages.")
+
+
+@dataclass(frozen=True)
+class Config:
+    device: str = _param("auto", "Where the models run: 'auto' (CUDA when available), 'cpu' or 'cuda'.",
+                         choices=("auto", "cpu", "cuda"))
+    autostart: bool = _param(True, "Configure and activate the lifecycle node on start-up.")
+    input: InputConfig = field(default_factory=InputConfig)
+
+    def flat(self) -> dict[str, Any]:
+        """Dotted parameter name -> value, in declaration order."""
+        return {spec.name: spec.get(self) for spec in parameter_specs()}
+
+    def replace(self, overrides: Mapping[str, Any]) -> Config:
+        """A copy with `overrides` (dotted names or nested maps) applied and validated."""
+        values = self.flat()
+        for name, value in flatten(overrides).items():
+            spec = _SPECS_BY_NAME.get(name)
+            if spec is None:
+                raise ConfigError(f"unknown parameter '{name}'; known parameters: {', '.join(_SPECS_BY_NAME)}")
+            values[name] = spec.validate(value)
+        return _build(Config, values, prefix="")
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One leaf of the config: what the node declares, the YAML holds and the CLI accepts."""
+
+    name: str  # dotted, e.g. "input.image_topic"
+    type: type  # bool, int, float or str
+    default: Any
+    help: str
+    choices: tuple[Any, ...] | None
+    min: float | None
+    max: float | None
+
+    def get(self, config: Config) -> Any:
+        value: Any = config
+        for part in self.name.split("."):
+            value = getattr(value, part)
+        return value
+
+    def validate(self, value: Any) -> Any:
+        # bool is a subclass of int: reject it explicitly, as ROS parameters do. An int fills a float (YAML
+        # writes 2 for 2.0), but never the other way round.
+        ok = isinstance(value, self.type) and not (self.type is not bool and isinstance(value, bool))
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value, ok = float(value), True
+        if not ok:
+            raise ConfigError(f"parameter '{self.name}' must be {self.type.__name__}, got "
+                              f"{type(value).__name__} {value!r}")
+        if self.choices is not None and value not in self.choices:
+            raise ConfigError(f"parameter '{self.name}' must be one of {list(self.choices)}, got {value!r}")
+        if self.min is not None and value < self.min:
+            raise ConfigError(f"parameter '{self.name}' must be >= {self.min}, got {value!r}")
+        if self.max is not None and value > self.max:
+            raise ConfigError(f"parameter '{self.name}' must be <= {self.max}, got {value!r}")
+        return value
+
+
+def _walk(cls: type, prefix: str) -> Iterator[ParameterSpec]:
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        name = prefix + f.name
+        kind = hints[f.name]
+        if dataclasses.is_dataclass(kind):
+            yield from _walk(kind, name + ".")
+        else:
+            yield ParameterSpec(name, kind, f.default, f.metadata["help"], f.metadata["choices"],
+                                f.metadata["min"], f.metadata["max"])
+
+
+_SPECS: tuple[ParameterSpec, ...] = tuple(_walk(Config, ""))
+_SPECS_BY_NAME = {spec.name: spec for spec in _SPECS}
+
+
+def parameter_specs() -> tuple[ParameterSpec, ...]:
+    return _SPECS
+
+
+def _build(cls: type, values: Mapping[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        if dataclasses.is_dataclass(kind):
+            kwargs[f.name] = _build(kind, values, prefix + f.name + ".")
+        else:
+            kwargs[f.name] = values[prefix + f.name]
+    return cls(**kwargs)
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'input': {'qos_depth': 1}} and {'input.qos_depth': 1} both -> {'input.qos_depth': 1}."""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = prefix + str(key)
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def ros_parameters_from_yaml(path: str | Path, node_name: str = NODE_NAME) -> dict[str, Any]:
+    """The `ros__parameters` of a ROS 2 parameter file, flattened, for `/**`, `node_name` or `/node_name`.
+
+    Node-specific entries override the wildcard ones, as in rcl.
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"parameter file not found: {path}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"parameter file {path} is not valid YAML: {error}") from None
+    if not isinstance(document, Mapping):
+        raise ConfigError(f"parameter file {path} must map node names to 'ros__parameters'")
+    merged: dict[str, Any] = {}
+    for key in ("/**", node_name, "/" + node_name):
+        section = document.get(key)
+        if section is None:
+            continue
+        if not isinstance(section, Mapping) or not isinstance(section.get("ros__parameters"), Mapping):
+            raise ConfigError(f"parameter file {path}: '{key}' must contain a 'ros__parameters' map")
+        merged.update(flatten(section["ros__parameters"]))
+    if not merged:
+        raise ConfigError(f"parameter file {path} has no 'ros__parameters' for '/**' or '{node_name}'")
+    # use_sim_time and other rclpy-owned parameters are legal in the file but are not ours.
+    merged.pop("use_sim_time", None)
+    return merged
+
+
+def load_config(params_file: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Defaults, then the parameter file, then explicit overrides (CLI flags, launch arguments)."""
+    config = Config()
+    if params_file is not None:
+        config = config.replace(ros_parameters_from_yaml(params_file))
+    if overrides:
+        config = config.replace(overrides)
+    return config
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """'input.qos_depth=2' -> ('input.qos_depth', 2), typed by the parameter's declared type."""
+    name, sep, raw = text.partition("=")
+    if not sep:
+        raise ConfigError(f"expected NAME=VALUE, got {text!r}")
+    spec = _SPECS_BY_NAME.get(name.strip())
+    if spec is None:
+        raise ConfigError(f"unknown parameter '{name.strip()}'; known parameters: {', '.join(_SPECS_BY_NAME)}")
+    raw = raw.strip()
+    value: Any = raw
+    if spec.type is bool:
+        lowered = raw.lower()
+        if lowered not in ("true", "false", "1", "0"):
+            raise ConfigError(f"parameter '{spec.name}' must be true or false, got {raw!r}")
+        value = lowered in ("true", "1")
+    elif spec.type in (int, float):
+        try:
+            value = spec.type(raw)
+        except ValueError:
+            raise ConfigError(f"parameter '{spec.name}' must be {spec.type.__name__}, got {raw!r}") from None
+    return spec.name, spec.validate(value)

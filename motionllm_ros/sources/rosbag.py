@@ -1,0 +1,123 @@
+"""rosbag2 recordings (sqlite3 or mcap, Humble or Jazzy) through the `rosbags` library, without ROS installed."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterator
+
+from motionllm_ros.sources.base import LOG, BadFrame, Frame, SkipCounter, SourceError, SourceInfo
+from motionllm_ros.sources.images import compressed_to_rgb, image_to_rgb
+
+IMAGE_TYPE = "sensor_msgs/msg/Image"
+COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
+CAMERA_TYPES = (IMAGE_TYPE, COMPRESSED_TYPE)
+
+
+def bag_paths(path: Path) -> list[Path]:
+    """What `rosbags.highlevel.AnyReader` must be given for `path`.
+
+    A rosbag2 directory has a metadata.yaml. `ros2 bag record` with the mcap plugin can leave a bare .mcap (killed
+    recorder, copied file) without one; mcap files carry their own schemas, so they can be read one by one.
+    """
+    if path.is_dir():
+        if (path / "metadata.yaml").is_file():
+            return [path]
+        mcaps = sorted(path.glob("*.mcap"))
+        if mcaps:
+            return mcaps
+        raise SourceError(f"{path}: neither a rosbag2 directory (no metadata.yaml) nor a folder of .mcap files")
+    if path.suffix == ".db3" or path.name.endswith(".db3.zstd"):
+        if (path.parent / "metadata.yaml").is_file():
+            return [path.parent]
+        raise SourceError(f"{path}: a sqlite3 bag file cannot be read without the metadata.yaml of its directory")
+    return [path]
+
+
+class RosbagSource:
+    """Camera frames of one image topic of a rosbag2 recording, in recording order.
+
+    `topic=None` picks the camera topic with the most messages (raw Image before CompressedImage on a tie, since it
+    needs no decoding). Stamps are the header stamps; a zero header stamp (some drivers) falls back to the time the
+    recorder received the message.
+    """
+
+    def __init__(self, path: str | Path, topic: str | None = None, logger: logging.Logger = LOG):
+        from rosbags.highlevel import AnyReader
+        from rosbags.typesys import Stores, get_typestore
+
+        self.path = Path(path)
+        if not self.path.exists():
+            raise SourceError(f"rosbag2 recording not found: {self.path}")
+        # Old sqlite3 bags store no message definitions; Image and CompressedImage are the same in Humble and Jazzy.
+        self._reader = AnyReader(bag_paths(self.path), default_typestore=get_typestore(Stores.ROS2_HUMBLE))
+        try:
+            self._reader.open()
+        except Exception as error:  # rosbags raises several unrelated types for unreadable files
+            raise SourceError(f"{self.path}: cannot open as a rosbag2 recording: {error}") from error
+        try:
+            self.connections, self.topic, self._choice_note = self._select(topic)
+        except SourceError:
+            self._reader.close()
+            raise
+        self.skipped = SkipCounter(logger)
+        self.info = SourceInfo("rosbag2", f"{self.path} {self.topic}", None)
+        self._logger = logger
+
+    def topics(self) -> dict[str, str]:
+        """Every topic of the recording -> its message type."""
+        return {c.topic: c.msgtype for c in self._reader.connections}
+
+    def camera_topics(self) -> dict[str, int]:
+        """Camera topics -> message count."""
+        counts: dict[str, int] = {}
+        for c in self._reader.connections:
+            if c.msgtype in CAMERA_TYPES:
+                counts[c.topic] = counts.get(c.topic, 0) + c.msgcount
+        return counts
+
+    def _select(self, topic: str | None) -> tuple[list, str, str | None]:
+        cameras = self.camera_topics()
+        if not cameras:
+            listing = ", ".join(f"{t} ({m})" for t, m in sorted(self.topics().items())) or "none"
+            raise SourceError(f"{self.path}: no sensor_msgs/msg/Image or CompressedImage topic in this recording; "
+                              f"its topics are: {listing}")
+        note = None
+        if topic is None:
+            is_raw = {c.topic: c.msgtype == IMAGE_TYPE for c in self._reader.connections}
+            topic = max(sorted(cameras), key=lambda t: (cameras[t], is_raw[t]))
+            if len(cameras) > 1:
+                others = ", ".join(sorted(t for t in cameras if t != topic))
+                note = f"using image topic {topic} (most messages); other image topics: {others}"
+        elif topic not in cameras:
+            raise SourceError(f"{self.path}: topic {topic!r} is not an image topic of this recording; image topics: "
+                              f"{', '.join(sorted(cameras))}")
+        return [c for c in self._reader.connections if c.topic == topic], topic, note
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self._choice_note:
+            self._logger.info(self._choice_note)
+        try:
+            for connection, bag_time_ns, raw in self._reader.messages(connections=self.connections):
+                stamp = bag_time_ns * 1e-9
+                try:
+                    message = self._deserialize(raw, connection.msgtype)
+                    header_stamp = message.header.stamp.sec + message.header.stamp.nanosec * 1e-9
+                    stamp = header_stamp if header_stamp > 0 else stamp
+                    if connection.msgtype == IMAGE_TYPE:
+                        rgb = image_to_rgb(message.height, message.width, message.encoding, message.is_bigendian,
+                                           message.step, message.data)
+                    else:
+                        rgb = compressed_to_rgb(message.format, message.data)
+                except BadFrame as error:
+                    self.skipped.skip(error, self.topic, stamp)
+                    continue
+                yield Frame(stamp, rgb, message.header.frame_id)
+        finally:
+            self._reader.close()
+
+    def _deserialize(self, raw: bytes, msgtype: str):
+        try:
+            return self._reader.deserialize(raw, msgtype)
+        except Exception as error:  # corrupt CDR surfaces as struct/index/value errors from rosbags
+            raise BadFrame("deserialize_failed", f"{type(error).__name__}: {error}") from error

@@ -1,0 +1,69 @@
+"""Video files through OpenCV, with presentation timestamps as data time."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterator
+
+from motionllm_ros.sources.base import LOG, BadFrame, Frame, SkipCounter, SourceError, SourceInfo
+
+
+class VideoFileSource:
+    """Frames of a video file in decode order, stamped with their presentation time (seconds from 0).
+
+    Presentation time, not index / fps: variable-frame-rate files (phones) have irregular gaps, and windows are cut
+    in data time. When the backend reports no usable time, the nominal rate is used instead.
+    """
+
+    def __init__(self, path: str | Path, frame_id: str = "", logger: logging.Logger = LOG):
+        import cv2
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise SourceError(f"video file not found: {self.path}")
+        capture = cv2.VideoCapture(str(self.path))
+        opened = capture.isOpened()
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        capture.release()
+        if not opened:
+            raise SourceError(f"{self.path}: OpenCV cannot open this file as a video")
+        self.frame_id = frame_id
+        self.skipped = SkipCounter(logger)
+        self.info = SourceInfo("video", str(self.path), fps if fps and fps > 0 else None)
+
+    def __iter__(self) -> Iterator[Frame]:
+        import cv2
+
+        capture = cv2.VideoCapture(str(self.path))
+        declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        decoded = 0
+        last_stamp = -1.0
+        try:
+            while True:
+                ok, bgr = capture.read()
+                if not ok:
+                    break
+                stamp = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                if not stamp > last_stamp and self.info.nominal_fps:
+                    stamp = decoded / self.info.nominal_fps
+                decoded += 1
+                if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.size == 0:
+                    shape = None if bgr is None else bgr.shape
+                    self.skipped.skip(BadFrame("decode_failed", f"decoder returned {shape}"), str(self.path), stamp)
+                    continue
+                if not stamp > last_stamp:
+                    self.skipped.skip(BadFrame("non_increasing_stamp", f"stamp {stamp:.6f} after "
+                                                                       f"{last_stamp:.6f}"), str(self.path), stamp)
+                    continue
+                last_stamp = stamp
+                yield Frame(stamp, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.frame_id)
+        finally:
+            capture.release()
+        if decoded == 0:
+            raise SourceError(f"{self.path}: no frame could be decoded")
+        if declared > decoded:
+            # The container promised more frames than the decoder delivered: a truncated or damaged file.
+            self.skipped.skip(BadFrame("undecodable_frame", f"the container declares {declared} frames, "
+                                                            f"only {decoded} decoded"), str(self.path), None,
+                              count=declared - decoded)
