@@ -1,0 +1,347 @@
+"""2D/3D body pose of one stable target person per frame, from MediaPipe PoseLandmarker (Tasks API, VIDEO mode).
+
+MediaPipe returns its poses in no stable order and, in crowded or small-person scenes, its single detection can
+flip from one person to another between frames (seen on hug_two_people.mp4). A downstream motion model fed a
+skeleton that silently jumps between two people describes nonsense, so `TargetTracker` follows one person and
+publishes nothing (with a counted reason) whenever the match is doubtful.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import numbers
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+NUM_LANDMARKS = 33  # BlazePose GHUM topology
+_TORSO = (11, 12, 23, 24)  # left / right shoulder, left / right hip
+MODEL_PARAMETER = "pose_model"
+MODEL_SOURCE = (
+    "download pose_landmarker_full.task from MediaPipe's model page "
+    "(https://ai.google.dev/edge/mediapipe/solutions/vision/pose_landmarker#models)"
+)
+
+
+class PoseModelError(ValueError):
+    """The pose model file is missing or is not a loadable MediaPipe PoseLandmarker bundle."""
+
+
+class NoTarget(str, enum.Enum):
+    """Why a frame carries no target pose. The values are the counter keys of `PoseEstimator.counters`."""
+
+    NO_PERSON = "no_person"  # MediaPipe found nobody
+    TARGET_LOST = "target_lost"  # people seen, but none close enough to the previous target
+    AMBIGUOUS = "ambiguous"  # two people match the previous target about equally well (crossing, hugging)
+    BAD_TYPE = "bad_type"  # the image is not a numpy array
+    BAD_DTYPE = "bad_dtype"  # not uint8
+    BAD_SHAPE = "bad_shape"  # not (H, W, 3)
+    EMPTY_IMAGE = "empty_image"  # H or W is 0
+    BAD_STAMP = "bad_stamp"  # not a number, NaN or infinite
+    STAMP_NOT_INCREASING = "stamp_not_increasing"  # same millisecond as, or slightly before, the previous frame
+    DETECTOR_ERROR = "detector_error"  # MediaPipe rejected the frame
+
+
+@dataclass(frozen=True)
+class PoseParams:
+    """Tunables of `PoseEstimator`; the defaults were checked on the test clips (see test/test_pose.py).
+
+    Match cost of a person against the previous target: displacement of the torso centre (mean of shoulders
+    and hips, steadier than the box centre when arms swing) divided by the previous target's size (sqrt of its
+    landmark box area in pixels, so portrait and landscape images behave alike), plus |log(size ratio)|.
+    Measured: 0.0-0.3 between consecutive frames of one person (12-30 fps, up to 0.6 for a small person under a
+    panning hand-held camera); 0.7 or more between the two men of hug_two_people.mp4, 1.1 or more between the
+    two people of handshake_two_people.mp4.
+    """
+
+    num_poses: int = 3  # people MediaPipe may return per frame; > 1 so that other people are seen and can be
+    # told apart from the target instead of being silently substituted for it
+    min_detection_confidence: float = 0.5  # MediaPipe's defaults for the three thresholds
+    min_presence_confidence: float = 0.5
+    min_tracking_confidence: float = 0.5
+    max_match_cost: float = 0.5  # above this the best candidate is another person (or a jump): TARGET_LOST
+    ambiguity_margin: float = 0.2  # runner-up within this cost of the best match: AMBIGUOUS
+    lost_timeout_s: float = 0.5  # data time without a published target after which the largest person is
+    # acquired under a new track id
+    time_reset_s: float = 1.0  # a stamp this far before the previous one is a replay restart (bag loop):
+    # tracking restarts instead of skipping frames until time catches up
+
+    def __post_init__(self) -> None:
+        if self.num_poses < 1:
+            raise ValueError(f"PoseParams.num_poses must be >= 1, got {self.num_poses}")
+        for name in ("min_detection_confidence", "min_presence_confidence", "min_tracking_confidence"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"PoseParams.{name} must be in [0, 1], got {value}")
+        for name in ("max_match_cost", "ambiguity_margin", "lost_timeout_s", "time_reset_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0.0):
+                raise ValueError(f"PoseParams.{name} must be a positive number, got {value}")
+
+
+@dataclass(frozen=True)
+class TargetPose:
+    """The landmarks of the target person in one frame. Missing landmarks (NaN from the detector) have
+    coordinates 0 and visibility 0, so that visibility-weighted consumers ignore them exactly."""
+
+    track_id: int  # stable while the same person is followed; a new id after every re-acquisition
+    image_landmarks: np.ndarray  # (33, 3) float32: x, y normalised to [0, 1] of width / height; z as MediaPipe
+    # gives it (relative depth, roughly the scale of x, smaller = closer)
+    world_landmarks: np.ndarray  # (33, 3) float32 metres, origin at the hip centre, x right, y down, z away
+    # from the camera (MediaPipe world coordinates)
+    visibility: np.ndarray  # (33,) float32 in [0, 1]: probability that the landmark is visible in the image
+    presence: np.ndarray | None  # (33,) float32 in [0, 1]: probability that it is inside the image; None if
+    # the model does not give it
+    bbox: np.ndarray  # (4,) float32 x_min, y_min, x_max, y_max normalised, over the valid image landmarks
+
+
+@dataclass(frozen=True)
+class PoseFrame:
+    """Result of one `PoseEstimator.process` call; exactly one of `target` and `no_target` is None."""
+
+    stamp: float  # seconds, data time (the image header stamp)
+    width: int  # pixels; 0 when the image was rejected
+    height: int  # pixels; 0 when the image was rejected
+    num_people: int  # people MediaPipe returned (target included)
+    target: TargetPose | None
+    no_target: NoTarget | None
+
+
+@dataclass(frozen=True)
+class PersonBox:
+    """Where one person is, for target matching."""
+
+    centre: np.ndarray  # (2,) pixels x, y: torso centre
+    size: float  # pixels: sqrt of the landmark box area
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """One person from MediaPipe, before target selection."""
+
+    image_landmarks: np.ndarray  # (33, 3) float32
+    world_landmarks: np.ndarray  # (33, 3) float32 metres
+    visibility: np.ndarray  # (33,) float32
+    presence: np.ndarray | None  # (33,) float32
+    bbox: np.ndarray  # (4,) float32 normalised x_min, y_min, x_max, y_max
+    torso_centre: np.ndarray  # (2,) float32 normalised x, y
+
+    def person_box(self, width: int, height: int) -> PersonBox:
+        box_w = max(float(self.bbox[2] - self.bbox[0]) * width, 1.0)  # 1 px floor: no log(0) for a degenerate box
+        box_h = max(float(self.bbox[3] - self.bbox[1]) * height, 1.0)
+        return PersonBox(self.torso_centre * np.array([width, height], np.float32), math.sqrt(box_w * box_h))
+
+
+class TargetTracker:
+    """Picks the target among the people of each frame; pure logic on boxes, no MediaPipe."""
+
+    def __init__(self, params: PoseParams) -> None:
+        self._params = params
+        self._target: PersonBox | None = None  # the last published target
+        self._last_stamp = 0.0  # seconds, when `_target` was published
+        self._track_id = 0
+        self._next_id = 1
+
+    @property
+    def track_id(self) -> int | None:
+        return self._track_id if self._target is not None else None
+
+    def reset(self) -> None:
+        """Forget the target; the next person gets a new track id."""
+        self._target = None
+
+    def select(self, stamp: float, people: list[PersonBox]) -> tuple[int | None, NoTarget | None]:
+        """Index into `people` of the target at `stamp` (seconds, data time), or why there is none."""
+        if self._target is not None and stamp - self._last_stamp > self._params.lost_timeout_s:
+            self._target = None
+        if not people:
+            return None, NoTarget.NO_PERSON
+        if self._target is None:
+            chosen = max(range(len(people)), key=lambda i: people[i].size)
+            self._track_id = self._next_id
+            self._next_id += 1
+        else:
+            costs = sorted((_match_cost(self._target, person), i) for i, person in enumerate(people))
+            best_cost, chosen = costs[0]
+            if best_cost > self._params.max_match_cost:
+                return None, NoTarget.TARGET_LOST
+            if len(costs) > 1 and costs[1][0] - best_cost < self._params.ambiguity_margin:
+                return None, NoTarget.AMBIGUOUS
+        self._target = people[chosen]
+        self._last_stamp = stamp
+        return chosen, None
+
+
+def _match_cost(previous: PersonBox, candidate: PersonBox) -> float:
+    shift = float(np.hypot(*(candidate.centre - previous.centre)))
+    return shift / previous.size + abs(math.log(candidate.size / previous.size))
+
+
+def _check_model_file(path: Path) -> None:
+    """Fail early with a message naming the file, the parameter and the model's source. A .task bundle is a
+    zip archive; checking that here catches truncated downloads and HTML error pages before MediaPipe does."""
+    if not path.exists():
+        raise PoseModelError(f"pose model {path} (parameter '{MODEL_PARAMETER}') does not exist: {MODEL_SOURCE}")
+    if not path.is_file():
+        raise PoseModelError(f"pose model {path} (parameter '{MODEL_PARAMETER}') is not a file: {MODEL_SOURCE}")
+    if not zipfile.is_zipfile(path):
+        raise PoseModelError(
+            f"pose model {path} (parameter '{MODEL_PARAMETER}') is not a MediaPipe .task bundle "
+            f"(not a zip archive; truncated or wrong file?): {MODEL_SOURCE}"
+        )
+
+
+class PoseEstimator:
+    """MediaPipe PoseLandmarker in VIDEO mode plus target tracking. Not thread-safe: one worker calls `process`."""
+
+    def __init__(self, pose_model: str | Path, params: PoseParams | None = None) -> None:
+        self.params = params or PoseParams()
+        self.model_path = Path(pose_model).expanduser()
+        _check_model_file(self.model_path)
+        self._landmarker = self._create_landmarker()
+        self._tracker = TargetTracker(self.params)
+        self._last_ms: int | None = None  # MediaPipe timestamp of the last frame given to it
+        self._last_stamp = 0.0  # seconds, stamp of that frame
+        self._ms_offset = 0  # added after a replay restart so MediaPipe's timestamps keep increasing
+        self.counters: dict[str, int] = {}  # reason -> count: NoTarget values, "published", "time_reset"
+
+    def _create_landmarker(self) -> Any:
+        try:
+            from mediapipe.tasks.python import BaseOptions, vision
+        except ImportError as error:
+            raise ImportError(f"pose estimation needs mediapipe (pip install mediapipe): {error}") from error
+        options = vision.PoseLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(self.model_path)),
+            running_mode=vision.RunningMode.VIDEO,
+            num_poses=self.params.num_poses,
+            min_pose_detection_confidence=self.params.min_detection_confidence,
+            min_pose_presence_confidence=self.params.min_presence_confidence,
+            min_tracking_confidence=self.params.min_tracking_confidence,
+        )
+        try:
+            return vision.PoseLandmarker.create_from_options(options)
+        except (RuntimeError, ValueError, OSError) as error:
+            raise PoseModelError(
+                f"pose model {self.model_path} (parameter '{MODEL_PARAMETER}') could not be loaded by "
+                f"MediaPipe ({error}): {MODEL_SOURCE}"
+            ) from error
+
+    def close(self) -> None:
+        self._landmarker.close()
+
+    def __enter__(self) -> PoseEstimator:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def process(self, rgb: np.ndarray, stamp: float) -> PoseFrame:
+        """Pose of the target in one RGB frame (H, W, 3) uint8 stamped `stamp` seconds (data time).
+
+        Never raises on bad input: the frame comes back without target, with the reason, and is counted.
+        """
+        rejected = _check_image(rgb)
+        if rejected is not None:
+            return self._no_target(stamp, 0, 0, 0, rejected)
+        height, width = rgb.shape[:2]
+        timestamp_ms = self._timestamp_ms(stamp)
+        if isinstance(timestamp_ms, NoTarget):
+            return self._no_target(stamp, width, height, 0, timestamp_ms)
+
+        import mediapipe as mp
+
+        try:
+            # mp.Image reads the buffer through a raw pointer, so it must be C-contiguous (a [..., ::-1] BGR->RGB
+            # view is not).
+            image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+            result = self._landmarker.detect_for_video(image, timestamp_ms)
+        except (RuntimeError, ValueError):
+            return self._no_target(stamp, width, height, 0, NoTarget.DETECTOR_ERROR)
+        self._last_ms = timestamp_ms
+        self._last_stamp = stamp
+
+        candidates = [
+            candidate
+            for image_lms, world_lms in zip(result.pose_landmarks, result.pose_world_landmarks, strict=False)
+            if (candidate := _candidate(image_lms, world_lms)) is not None
+        ]
+        chosen, reason = self._tracker.select(stamp, [c.person_box(width, height) for c in candidates])
+        if chosen is None:
+            return self._no_target(stamp, width, height, len(candidates), reason)
+        self._count("published")
+        c = candidates[chosen]
+        target = TargetPose(
+            track_id=self._tracker.track_id,
+            image_landmarks=c.image_landmarks,
+            world_landmarks=c.world_landmarks,
+            visibility=c.visibility,
+            presence=c.presence,
+            bbox=c.bbox,
+        )
+        return PoseFrame(stamp, width, height, len(candidates), target, None)
+
+    def _timestamp_ms(self, stamp: float) -> int | NoTarget:
+        """MediaPipe's VIDEO mode needs strictly increasing integer milliseconds; derive them from data time."""
+        if not isinstance(stamp, numbers.Real) or not math.isfinite(stamp):
+            return NoTarget.BAD_STAMP
+        timestamp_ms = round(stamp * 1000.0) + self._ms_offset
+        if self._last_ms is None or timestamp_ms > self._last_ms:
+            return timestamp_ms
+        if self._last_stamp - stamp < self.params.time_reset_s:
+            return NoTarget.STAMP_NOT_INCREASING
+        # Replay restarted: continue MediaPipe's clock just after the last frame and start tracking afresh.
+        self._count("time_reset")
+        self._ms_offset += self._last_ms + 1 - timestamp_ms
+        self._tracker.reset()
+        return self._last_ms + 1
+
+    def _no_target(self, stamp: float, width: int, height: int, num_people: int, reason: NoTarget) -> PoseFrame:
+        self._count(reason.value)
+        return PoseFrame(stamp, width, height, num_people, None, reason)
+
+    def _count(self, key: str) -> None:
+        self.counters[key] = self.counters.get(key, 0) + 1
+
+
+def _check_image(rgb: object) -> NoTarget | None:
+    if not isinstance(rgb, np.ndarray):
+        return NoTarget.BAD_TYPE
+    if rgb.dtype != np.uint8:
+        return NoTarget.BAD_DTYPE
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        return NoTarget.BAD_SHAPE
+    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        return NoTarget.EMPTY_IMAGE
+    return None
+
+
+def _candidate(image_lms: list[Any], world_lms: list[Any]) -> _Candidate | None:
+    """Arrays of one MediaPipe pose; None when it has no valid landmark at all. Fields MediaPipe leaves unset
+    (None) become NaN on conversion to float and so count as missing too."""
+    if len(image_lms) != NUM_LANDMARKS or len(world_lms) != NUM_LANDMARKS:
+        return None
+    image = np.array([(p.x, p.y, p.z) for p in image_lms], dtype=np.float32)
+    world = np.array([(p.x, p.y, p.z) for p in world_lms], dtype=np.float32)
+    visibility = np.array([p.visibility for p in image_lms], dtype=np.float32)
+    has_presence = any(p.presence is not None for p in image_lms)
+    presence = np.array([p.presence for p in image_lms], dtype=np.float32) if has_presence else None
+
+    missing = ~(np.isfinite(image).all(axis=1) & np.isfinite(world).all(axis=1))
+    if missing.all():
+        return None
+    image[missing] = 0.0
+    world[missing] = 0.0
+    visibility = np.where(missing | ~np.isfinite(visibility), 0.0, visibility).astype(np.float32)
+    if presence is not None:
+        presence = np.where(missing | ~np.isfinite(presence), 0.0, presence).astype(np.float32)
+    valid_xy = image[~missing, :2]
+    bbox = np.concatenate([valid_xy.min(axis=0), valid_xy.max(axis=0)]).astype(np.float32)
+    torso_valid = ~missing[list(_TORSO)]
+    torso_centre = (
+        image[list(_TORSO)][torso_valid, :2].mean(axis=0) if torso_valid.any() else (bbox[:2] + bbox[2:]) / 2
+    ).astype(np.float32)
+    return _Candidate(image, world, visibility, presence, bbox, torso_centre)

@@ -1,0 +1,316 @@
+"""MediaPipe pose with a stable target person, on the real model and clips (skipped without them)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from motionllm_ros.perception.camera import Intrinsics, estimate_translation
+from motionllm_ros.perception.pose import (
+    NoTarget,
+    PersonBox,
+    PoseEstimator,
+    PoseFrame,
+    PoseModelError,
+    PoseParams,
+    TargetTracker,
+)
+
+# A target that moves more than this fraction of the image diagonal between consecutive published frames has
+# jumped to someone else: people move about 1 % per frame at 12-30 fps, while the two men of hug_two_people.mp4
+# stand about 10 % apart (the closest pair in the clips) and the two people of handshake_two_people.mp4 more.
+MAX_JUMP_OF_DIAGONAL = 0.04
+
+
+def _read_rgb_frames(path: Path) -> tuple[list[np.ndarray], float]:
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    frames = []
+    while True:
+        ok, bgr = capture.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    capture.release()
+    assert frames and fps > 0, f"could not read {path}"
+    return frames, fps
+
+
+@pytest.fixture(scope="module")
+def clip_results(test_data: Path, pose_model_path: Path):
+    """Runs a clip once through a fresh estimator: (frames out, counters)."""
+    cache: dict[str, tuple[list[PoseFrame], dict[str, int]]] = {}
+
+    def run(name: str) -> tuple[list[PoseFrame], dict[str, int]]:
+        if name not in cache:
+            frames, fps = _read_rgb_frames(test_data / "video" / name)
+            with PoseEstimator(pose_model_path) as estimator:
+                results = [estimator.process(rgb, i / fps) for i, rgb in enumerate(frames)]
+                cache[name] = (results, dict(estimator.counters))
+        return cache[name]
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def estimator(pose_model_path: Path) -> Iterator[PoseEstimator]:
+    with PoseEstimator(pose_model_path) as shared:
+        yield shared
+
+
+_stamps = itertools.count(start=1000)
+
+
+def _next_stamp() -> float:
+    """Increasing stamps for the shared estimator, whatever order the tests run in."""
+    return float(next(_stamps))
+
+
+def _bbox_centre_px(frame: PoseFrame) -> np.ndarray:
+    box = frame.target.bbox
+    return np.array([(box[0] + box[2]) / 2 * frame.width, (box[1] + box[3]) / 2 * frame.height])
+
+
+def _assert_no_jump_within_tracks(results: list[PoseFrame], lost_timeout_s: float) -> None:
+    """The target may only change person through re-acquisition: within one track id it never jumps, and a new
+    id only starts after more than `lost_timeout_s` of data time without a published target."""
+    previous: PoseFrame | None = None
+    for frame in results:
+        if frame.target is None:
+            continue
+        if previous is not None:
+            diagonal = math.hypot(frame.width, frame.height)
+            jump = np.linalg.norm(_bbox_centre_px(frame) - _bbox_centre_px(previous)) / diagonal
+            if frame.target.track_id == previous.target.track_id:
+                assert jump < MAX_JUMP_OF_DIAGONAL, f"target jumped {jump:.1%} of the image at {frame.stamp:.3f} s"
+            else:
+                assert frame.stamp - previous.stamp > lost_timeout_s, f"track id changed at {frame.stamp:.3f} s"
+        previous = frame
+
+
+def test_dribble_single_person(clip_results) -> None:
+    results, counters = clip_results("dribble_single_person.mp4")
+    published = [frame for frame in results if frame.target is not None]
+    assert len(published) >= 0.95 * len(results)  # DATA.md: 40/40 frames
+    assert counters["published"] == len(published)
+    assert {frame.target.track_id for frame in published} == {1}
+    _assert_no_jump_within_tracks(results, PoseParams().lost_timeout_s)
+    for frame in published:
+        target = frame.target
+        assert (frame.width, frame.height) == (1080, 1920)
+        assert target.image_landmarks.shape == (33, 3) and target.world_landmarks.shape == (33, 3)
+        assert target.visibility.shape == (33,) and target.presence is not None and target.presence.shape == (33,)
+        assert np.isfinite(target.world_landmarks).all()
+        assert ((target.visibility >= 0) & (target.visibility <= 1)).all()
+        # MediaPipe world coordinates: origin at the centre of the hips (landmarks 23, 24), metres, y down.
+        hip_centre = target.world_landmarks[[23, 24]].mean(axis=0)
+        assert np.linalg.norm(hip_centre) < 0.05
+        nose_y, ankles_y = target.world_landmarks[0, 1], target.world_landmarks[[27, 28], 1].mean()
+        assert 0.5 < ankles_y - nose_y < 2.0  # y down: the head is above the feet (he crouches to dribble)
+        assert target.visibility[[11, 12, 23, 24]].min() > 0.5  # torso in view
+
+
+def test_world_depth_axis_points_away_from_camera(clip_results) -> None:
+    """The camera module relies on MediaPipe's z pointing away from the camera: placing the person with z as
+    given must reproject better than with z flipped."""
+    results, _ = clip_results("dribble_single_person.mp4")
+    residuals = {1.0: [], -1.0: []}
+    for frame in results[::4]:
+        if frame.target is None:
+            continue
+        intrinsics = Intrinsics.default(frame.width, frame.height)
+        pixels = frame.target.image_landmarks[:, :2] * [frame.width, frame.height]
+        weights = frame.target.visibility
+        for sign in residuals:
+            world = frame.target.world_landmarks * [1.0, 1.0, sign]
+            points = world + estimate_translation(world, pixels, weights, intrinsics)
+            projected = points[:, :2] / points[:, 2:] * [intrinsics.fx, intrinsics.fy] + [intrinsics.cx, intrinsics.cy]
+            residuals[sign].append(np.median(np.linalg.norm(projected - pixels, axis=1)[weights >= 0.5]))
+    assert np.median(residuals[1.0]) < np.median(residuals[-1.0])
+
+
+def test_handshake_follows_one_person(clip_results) -> None:
+    """Two people always in view, MediaPipe returns them in changing order; the target is the man on the left
+    (the larger one at the start) for the whole clip."""
+    results, _ = clip_results("handshake_two_people.mp4")
+    published = [frame for frame in results if frame.target is not None]
+    assert len(published) >= 0.9 * len(results)
+    assert sum(frame.num_people == 2 for frame in results) >= 0.9 * len(results)
+    assert {frame.target.track_id for frame in published} == {1}
+    assert all(_bbox_centre_px(frame)[0] < 0.5 * frame.width for frame in published)
+    _assert_no_jump_within_tracks(results, PoseParams().lost_timeout_s)
+
+
+def test_hug_never_swaps_silently(clip_results) -> None:
+    """Here MediaPipe returns one person per frame and that detection flips between the two men (mediapipe
+    1.2.3: frames 2 and 4-28 show the grey-shirted man, the others the man in black). The estimator must refuse
+    the flips and only change person through a new track id."""
+    results, counters = clip_results("hug_two_people.mp4")
+    assert counters.get(NoTarget.TARGET_LOST.value, 0) > 0  # the flips were seen and refused
+    published = [frame for frame in results if frame.target is not None]
+    assert len(published) >= 0.5 * len(results)
+    _assert_no_jump_within_tracks(results, PoseParams().lost_timeout_s)
+
+
+def test_blank_frame_has_no_person(estimator: PoseEstimator) -> None:
+    before = estimator.counters.get("no_person", 0)
+    frame = estimator.process(np.zeros((480, 640, 3), np.uint8), _next_stamp())
+    assert frame.target is None and frame.no_target is NoTarget.NO_PERSON
+    assert (frame.width, frame.height, frame.num_people) == (640, 480, 0)
+    assert estimator.counters["no_person"] == before + 1
+
+
+@pytest.mark.parametrize(
+    ("image", "reason"),
+    [
+        (np.zeros((480, 640, 3), np.float32), NoTarget.BAD_DTYPE),
+        (np.zeros((480, 640), np.uint8), NoTarget.BAD_SHAPE),
+        (np.zeros((480, 640, 4), np.uint8), NoTarget.BAD_SHAPE),
+        (np.zeros((0, 640, 3), np.uint8), NoTarget.EMPTY_IMAGE),
+        ([[0, 0, 0]], NoTarget.BAD_TYPE),
+    ],
+    ids=["float32", "gray", "rgba", "empty", "list"],
+)
+def test_bad_image_is_a_counted_skip(estimator: PoseEstimator, image, reason: NoTarget) -> None:
+    before = estimator.counters.get(reason.value, 0)
+    frame = estimator.process(image, _next_stamp())
+    assert frame.target is None and frame.no_target is reason
+    assert (frame.width, frame.height) == (0, 0)
+    assert estimator.counters[reason.value] == before + 1
+
+
+def test_stamps_equal_backwards_and_restarted(estimator: PoseEstimator, test_data: Path) -> None:
+    frames, _ = _read_rgb_frames(test_data / "video" / "dribble_single_person.mp4")
+    stamp = _next_stamp()
+    first = estimator.process(frames[0], stamp)
+    assert first.target is not None
+    track = first.target.track_id
+
+    for bad_stamp in (stamp, stamp - 0.0004, stamp - 0.2):  # same millisecond, or slightly out of order
+        frame = estimator.process(frames[1], bad_stamp)
+        assert frame.no_target is NoTarget.STAMP_NOT_INCREASING
+    assert estimator.process(frames[1], math.nan).no_target is NoTarget.BAD_STAMP
+    assert estimator.process(frames[1], None).no_target is NoTarget.BAD_STAMP
+
+    # A replay that starts over (bag loop): processing continues, the person gets a new track id.
+    resets = estimator.counters.get("time_reset", 0)
+    restarted = estimator.process(frames[2], stamp - 500.0)
+    assert restarted.target is not None and restarted.target.track_id != track
+    assert estimator.counters["time_reset"] == resets + 1
+    later = estimator.process(frames[3], stamp - 500.0 + 1 / 12)
+    assert later.target is not None and later.target.track_id == restarted.target.track_id
+
+
+def test_non_contiguous_image_gives_same_pose(pose_model_path: Path, test_data: Path) -> None:
+    """A [..., ::-1] channel flip is a strided view; the estimator must not read it as raw contiguous bytes."""
+    frames, _ = _read_rgb_frames(test_data / "video" / "dribble_single_person.mp4")
+    bgr = np.ascontiguousarray(frames[0][..., ::-1])
+    rgb_view = bgr[..., ::-1]
+    assert not rgb_view.flags.c_contiguous
+    with PoseEstimator(pose_model_path) as a, PoseEstimator(pose_model_path) as b:
+        expected = a.process(frames[0], 0.0).target
+        got = b.process(rgb_view, 0.0).target
+    assert expected is not None and got is not None
+    np.testing.assert_array_equal(got.image_landmarks, expected.image_landmarks)
+
+
+def _assert_model_error(path: Path, match: str) -> None:
+    with pytest.raises(PoseModelError, match=match) as error:
+        PoseEstimator(path)
+    message = str(error.value)
+    assert str(path) in message and "'pose_model'" in message and "pose_landmarker_full.task" in message
+
+
+def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
+    _assert_model_error(tmp_path / "pose_landmarker_full.task", "does not exist")
+    _assert_model_error(tmp_path, "not a file")
+
+
+def test_corrupt_model_is_a_clear_error(tmp_path: Path, pose_model_path: Path) -> None:
+    truncated = tmp_path / "truncated.task"
+    truncated.write_bytes(pose_model_path.read_bytes()[:100_000])
+    _assert_model_error(truncated, "not a MediaPipe .task bundle")
+
+    random_bytes = tmp_path / "random.task"
+    random_bytes.write_bytes(np.random.default_rng(0).bytes(5000))
+    _assert_model_error(random_bytes, "not a MediaPipe .task bundle")
+
+    wrong_zip = tmp_path / "wrong.task"  # a valid zip archive without the pose models in it
+    with zipfile.ZipFile(wrong_zip, "w") as archive:
+        archive.writestr("readme.txt", "not a model")
+    _assert_model_error(wrong_zip, "could not be loaded by MediaPipe")
+
+
+def test_nan_landmarks_count_as_missing() -> None:
+    from mediapipe.tasks.python.components.containers.landmark import Landmark, NormalizedLandmark
+
+    from motionllm_ros.perception.pose import _candidate
+
+    image = [NormalizedLandmark(x=0.5, y=0.1 + 0.02 * i, z=0.0, visibility=0.9, presence=0.95) for i in range(33)]
+    world = [Landmark(x=0.0, y=-0.8 + 0.05 * i, z=0.0, visibility=0.9, presence=0.95) for i in range(33)]
+    image[5] = NormalizedLandmark(x=math.nan, y=0.2, z=0.0, visibility=0.9, presence=0.95)
+    world[7] = Landmark(x=0.1, y=math.nan, z=0.0, visibility=0.9, presence=0.95)
+    image[9] = NormalizedLandmark(x=0.5, y=0.3, z=0.0, visibility=math.nan, presence=0.95)
+    candidate = _candidate(image, world)
+    assert candidate is not None
+    assert candidate.visibility[[5, 7, 9]].tolist() == [0.0, 0.0, 0.0]
+    assert candidate.visibility[0] == pytest.approx(0.9)
+    assert np.isfinite(candidate.image_landmarks).all() and np.isfinite(candidate.world_landmarks).all()
+    assert np.isfinite(candidate.bbox).all()
+
+    all_nan = [NormalizedLandmark(x=math.nan, y=math.nan, z=math.nan, visibility=0.5) for _ in range(33)]
+    assert _candidate(all_nan, world) is None
+
+
+def _person(x: float, y: float, size: float) -> PersonBox:
+    return PersonBox(centre=np.array([x, y]), size=size)
+
+
+def test_tracker_starts_on_largest_and_follows_it_whatever_the_order() -> None:
+    tracker = TargetTracker(PoseParams())
+    small, large = _person(100, 300, 150), _person(500, 300, 300)
+    assert tracker.select(0.0, [small, large]) == (1, None)
+    assert tracker.track_id == 1
+    # The small person grows (walks closer) and the list order flips: still the same target.
+    assert tracker.select(0.1, [_person(505, 302, 290), _person(110, 300, 280)]) == (0, None)
+    assert tracker.track_id == 1
+
+
+def test_tracker_refuses_far_and_ambiguous_candidates() -> None:
+    params = PoseParams()
+    tracker = TargetTracker(params)
+    tracker.select(0.0, [_person(500, 300, 300)])
+    # Only another person, a body width away: refuse rather than swap.
+    assert tracker.select(0.1, [_person(800, 300, 300)]) == (None, NoTarget.TARGET_LOST)
+    # Two people equally close to where the target was (a hug): refuse.
+    assert tracker.select(0.2, [_person(520, 300, 300), _person(480, 300, 300)]) == (None, NoTarget.AMBIGUOUS)
+    assert tracker.select(0.3, []) == (None, NoTarget.NO_PERSON)
+    # Back within the timeout: same id.
+    assert tracker.select(0.4, [_person(800, 300, 300), _person(510, 300, 300)]) == (1, None)
+    assert tracker.track_id == 1
+
+
+def test_tracker_reacquires_largest_with_new_id_after_timeout() -> None:
+    params = PoseParams(lost_timeout_s=0.5)
+    tracker = TargetTracker(params)
+    tracker.select(0.0, [_person(500, 300, 300)])
+    assert tracker.select(0.4, [_person(900, 300, 200)]) == (None, NoTarget.TARGET_LOST)
+    assert tracker.select(0.6, [_person(900, 300, 200), _person(100, 300, 250)]) == (1, None)
+    assert tracker.track_id == 2
+
+
+def test_params_are_validated() -> None:
+    with pytest.raises(ValueError, match="num_poses"):
+        PoseParams(num_poses=0)
+    with pytest.raises(ValueError, match="lost_timeout_s"):
+        PoseParams(lost_timeout_s=-1.0)
+    with pytest.raises(ValueError, match="min_tracking_confidence"):
+        PoseParams(min_tracking_confidence=1.5)
