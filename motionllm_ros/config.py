@@ -45,11 +45,71 @@ class InputConfig:
 
 
 @dataclass(frozen=True)
+class PoseConfig:
+    model: str = _param(
+        "", "MediaPipe PoseLandmarker .task file (pose_landmarker_full.task from MediaPipe's model page). Required "
+        "for pose; there is no default location.")
+    num_poses: int = _param(3, "People MediaPipe may report per frame. 1 is faster, but then a second person can "
+                               "replace the target unnoticed; > 1 lets the tracker refuse such swaps.", min=1, max=10)
+    min_detection_confidence: float = _param(0.5, "MediaPipe person detection threshold.", min=0.0, max=1.0)
+    min_presence_confidence: float = _param(0.5, "MediaPipe pose presence threshold.", min=0.0, max=1.0)
+    min_tracking_confidence: float = _param(0.5, "MediaPipe landmark tracking threshold.", min=0.0, max=1.0)
+    max_match_cost: float = _param(
+        0.5, "Target tracking: the largest frame-to-frame change (torso centre and size, relative to the person's "
+        "size) still accepted as the same person; beyond it the frame is skipped as target_lost.", min=0.01, max=5.0)
+    ambiguity_margin: float = _param(
+        0.2, "Target tracking: skip the frame (ambiguous) when the second-best person matches within this margin.",
+        min=0.0, max=5.0)
+    lost_timeout_s: float = _param(
+        0.5, "Seconds (data time) without the target before the largest person is taken under a new track id.",
+        min=0.0, max=60.0)
+
+
+@dataclass(frozen=True)
+class SmplConfig:
+    model: str = _param(
+        "", "SMPL model file (SMPL_NEUTRAL.pkl / .npz from smpl.is.tue.mpg.de, registration required). Empty: the "
+        "built-in licence-free synthetic skeleton (same joints, approximate shape space, no real mesh).")
+    camera_pitch_deg: float = _param(
+        0.0, "Degrees the camera looks down (negative: up). Levels the motion with gravity; on the robot the node "
+        "will take it from TF.", min=-90.0, max=90.0)
+    min_visibility: float = _param(0.5, "Landmarks less visible than this are not fitted.", min=0.0, max=1.0)
+    calibration_frames: int = _param(
+        30, "Good frames used to calibrate a new person's body shape before it is frozen; 0 keeps the mean shape.",
+        min=0, max=1000)
+    max_residual: float = _param(0.08, "Metres RMS: a fit worse than this is reported invalid.", min=0.001, max=1.0)
+    filter: bool = _param(True, "One-Euro temporal filter on the observed landmarks before the fit.")
+    filter_min_cutoff: float = _param(1.5, "One-Euro cutoff (Hz) of a still point: lower is smoother, with more "
+                                           "lag on slow motion.", min=0.01, max=100.0)
+    filter_beta: float = _param(1.0, "One-Euro cutoff increase (Hz per m/s): higher lags less on fast motion.",
+                                min=0.0, max=100.0)
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    hfov_deg: float = _param(
+        0.0, "Horizontal field of view used when no camera_info is available (videos, bags without it). 0: 62 "
+        "degrees across the image's longer side, typical of robot and phone cameras.", min=0.0, max=170.0)
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    max_gap_s: float = _param(0.5, "A tracking gap longer than this (data time) ends the motion segment.",
+                              min=0.01, max=10.0)
+    max_seconds: float = _param(9.8, "Longest motion kept for features (9.8 s = 196 frames at 20 fps, the "
+                                     "motion tokenizer's training maximum).", min=0.5, max=60.0)
+
+
+@dataclass(frozen=True)
 class Config:
     device: str = _param("auto", "Where the models run: 'auto' (CUDA when available), 'cpu' or 'cuda'.",
                          choices=("auto", "cpu", "cuda"))
     autostart: bool = _param(True, "Configure and activate the lifecycle node on start-up.")
     input: InputConfig = field(default_factory=InputConfig)
+    pose: PoseConfig = field(default_factory=PoseConfig)
+    smpl: SmplConfig = field(default_factory=SmplConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    motion: MotionConfig = field(default_factory=MotionConfig)
 
     def flat(self) -> dict[str, Any]:
         """Dotted parameter name -> value, in declaration order."""
