@@ -1,0 +1,376 @@
+"""ROS message conversions without rclpy: images (numpy and cv_bridge paths), stamps, published messages.
+
+Messages are rosbags typestore classes (same field names as rclpy's); `check_fields` holds the built messages to
+Humble's field-type rules, and serialize_cdr / deserialize_cdr prove they survive the wire in Humble and Jazzy.
+"""
+
+from __future__ import annotations
+
+import array
+import math
+import sys
+import textwrap
+
+import cv2
+import numpy as np
+import pytest
+from interfaces_typestore import make_typestore
+from rclpy_double.double_messages import check_fields
+from rosbags.typesys import Stores, get_typestore
+
+from motionllm_ros.ros.conversions import (BehaviorResult, ConversionError, ImageConverter, SmplResult,
+                                           behavior_description_msg, make_header, seconds_to_time, smpl_pose_msg,
+                                           stamp_to_seconds)
+from motionllm_ros.sources.base import BadFrame
+
+HUMBLE = get_typestore(Stores.ROS2_HUMBLE)
+Image = HUMBLE.types["sensor_msgs/msg/Image"]
+CompressedImage = HUMBLE.types["sensor_msgs/msg/CompressedImage"]
+Header = HUMBLE.types["std_msgs/msg/Header"]
+Time = HUMBLE.types["builtin_interfaces/msg/Time"]
+
+RNG = np.random.default_rng(1)
+RGB = RNG.integers(0, 256, size=(6, 8, 3), dtype=np.uint8)  # (H, W, 3) reference picture
+GREY = RNG.integers(0, 256, size=(6, 8), dtype=np.uint8)
+
+
+def image_msg(height: int, width: int, encoding: str, step: int, data: bytes, bigendian: int = 0):
+    """A sensor_msgs/Image as rclpy delivers it: data is array('B')."""
+    return Image(header=Header(stamp=Time(sec=5, nanosec=0), frame_id="camera"), height=height, width=width,
+                 encoding=encoding, is_bigendian=bigendian, step=step, data=array.array("B", data))
+
+
+def compressed_msg(data: bytes, fmt: str = "jpeg"):
+    return CompressedImage(header=Header(stamp=Time(sec=5, nanosec=0), frame_id="camera"), format=fmt,
+                           data=array.array("B", data))
+
+
+# What a camera driver would publish for RGB / GREY, written independently of the decoder under test.
+ENCODED = {
+    "rgb8": (RGB, RGB.tobytes(), 24),
+    "bgr8": (RGB, RGB[:, :, ::-1].tobytes(), 24),
+    "8UC3": (RGB, RGB[:, :, ::-1].tobytes(), 24),  # OpenCV order, as cv_bridge assumes
+    "rgba8": (RGB, np.dstack([RGB, np.full((6, 8), 255, np.uint8)]).tobytes(), 32),
+    "bgra8": (RGB, np.dstack([RGB[:, :, ::-1], np.full((6, 8), 9, np.uint8)]).tobytes(), 32),
+    "mono8": (np.dstack([GREY] * 3), GREY.tobytes(), 8),
+    # 16 bit keeps the top byte: GREY * 256 + 77 -> GREY
+    "mono16": (np.dstack([GREY] * 3), (GREY.astype("<u2") * 256 + 77).astype("<u2").tobytes(), 16),
+}
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODED))
+def test_numpy_conversion_of_each_encoding(encoding):
+    expected, data, step = ENCODED[encoding]
+    rgb = ImageConverter(use_cv_bridge=False).image_to_rgb(image_msg(6, 8, encoding, step, data))
+    assert rgb.dtype == np.uint8 and rgb.flags.c_contiguous
+    np.testing.assert_array_equal(rgb, expected)
+
+
+def test_padded_rows_and_big_endian_16_bit():
+    converter = ImageConverter(use_cv_bridge=False)
+    padded = np.zeros((6, 30), np.uint8)
+    padded[:, :24] = RGB.reshape(6, 24)
+    np.testing.assert_array_equal(converter.image_to_rgb(image_msg(6, 8, "rgb8", 30, padded.tobytes())), RGB)
+    big = (GREY.astype(">u2") * 256).astype(">u2").tobytes()
+    np.testing.assert_array_equal(converter.image_to_rgb(image_msg(6, 8, "mono16", 16, big, bigendian=1)),
+                                  np.dstack([GREY] * 3))
+
+
+def test_compressed_jpeg_and_png():
+    converter = ImageConverter(use_cv_bridge=False)
+    ok, png = cv2.imencode(".png", RGB[:, :, ::-1])  # lossless: exact round trip
+    np.testing.assert_array_equal(converter.compressed_to_rgb(compressed_msg(png.tobytes(), "png")), RGB)
+    # JPEG is lossy (and subsamples colour), so flat 16x16 blocks of pure colours: red, green / blue, white.
+    blocks = np.zeros((32, 32, 3), np.uint8)
+    blocks[:16, :16, 0] = blocks[:16, 16:, 1] = blocks[16:, :16, 2] = 255
+    blocks[16:, 16:] = 255
+    ok, jpeg = cv2.imencode(".jpg", blocks[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+    decoded = converter.compressed_to_rgb(compressed_msg(jpeg.tobytes(), "rgb8; jpeg compressed bgr8"))
+    assert decoded.shape == (32, 32, 3)
+    for rows, cols in [(slice(2, 14), slice(2, 14)), (slice(2, 14), slice(18, 30)), (slice(18, 30), slice(2, 14)),
+                       (slice(18, 30), slice(18, 30))]:
+        np.testing.assert_allclose(decoded[rows, cols].mean(axis=(0, 1)), blocks[rows, cols][0, 0], atol=8)
+
+
+@pytest.mark.parametrize("msg, reason", [
+    (image_msg(480, 640, "rgb8", 1920, bytes(30)), "size_mismatch"),  # the malformed bags' image
+    (image_msg(6, 8, "rgb8", 20, bytes(120)), "step_too_small"),
+    (image_msg(6, 8, "weird9", 24, bytes(144)), "unknown_encoding"),
+    (image_msg(0, 8, "rgb8", 24, b""), "empty_image"),
+])
+def test_bad_images_are_rejected_with_a_reason(msg, reason):
+    with pytest.raises(BadFrame) as error:
+        ImageConverter(use_cv_bridge=False).image_to_rgb(msg)
+    assert error.value.reason == reason
+
+
+def test_truncated_jpeg_is_rejected():
+    ok, jpeg = cv2.imencode(".jpg", RGB)
+    with pytest.raises(BadFrame) as error:
+        ImageConverter(use_cv_bridge=False).compressed_to_rgb(compressed_msg(jpeg.tobytes()[:10]))
+    assert error.value.reason == "truncated_jpeg"
+
+
+def test_real_malformed_and_camera_bags(test_data):
+    from rosbags.highlevel import AnyReader
+
+    converter = ImageConverter()
+    reasons = []
+    with AnyReader([test_data / "bags" / "malformed_mcap"], default_typestore=HUMBLE) as reader:
+        wanted = [c for c in reader.connections
+                  if c.topic in ("/test/sensor_msgs/image", "/test/sensor_msgs/compressed_image")]
+        for connection, _, raw in reader.messages(connections=wanted):
+            msg = reader.deserialize(raw, connection.msgtype)
+            with pytest.raises(BadFrame) as error:
+                if connection.msgtype.endswith("CompressedImage"):
+                    converter.compressed_to_rgb(msg)
+                else:
+                    converter.image_to_rgb(msg)
+            reasons.append(error.value.reason)
+    assert sorted(reasons) == ["size_mismatch", "size_mismatch", "truncated_jpeg", "truncated_jpeg"]
+
+    bag = next((test_data / "bags" / "humble_camera_mcap").glob("*.mcap"))
+    with AnyReader([bag], default_typestore=HUMBLE) as reader:
+        raw_image = [c for c in reader.connections if c.topic == "/image"]
+        jpeg_image = [c for c in reader.connections if c.topic == "/compressed_image"]
+        connection, _, raw = next(reader.messages(connections=raw_image))
+        msg = reader.deserialize(raw, connection.msgtype)
+        rgb = converter.image_to_rgb(msg)
+        assert rgb.shape == (480, 640, 3) and msg.encoding == "rgb8"
+        np.testing.assert_array_equal(rgb, np.asarray(msg.data).reshape(480, 640, 3))
+        connection, _, raw = next(reader.messages(connections=jpeg_image))
+        assert converter.compressed_to_rgb(reader.deserialize(raw, connection.msgtype)).shape == (480, 640, 3)
+
+
+# ------------------------------------------------------------------------------------------------- cv_bridge
+# cv_bridge cannot be installed here; these stand-ins reproduce the two behaviours the converter must handle.
+BROKEN_CV_BRIDGE = '''
+class CvBridgeError(TypeError):
+    pass
+
+class CvBridge:
+    def imgmsg_to_cv2(self, img_msg, desired_encoding="passthrough"):
+        # What the distro's cv_bridge does under numpy 2: its extension fails to import at the first conversion.
+        raise ImportError("A module that was compiled using NumPy 1.x cannot be run in NumPy 2.0.0")
+'''
+# cv_bridge's documented Python path (core.py): view data by `step` (no size check beyond "big enough"), cut to the
+# width, then convert the colour with OpenCV.
+WORKING_CV_BRIDGE = '''
+import cv2
+import numpy as np
+
+class CvBridgeError(TypeError):
+    pass
+
+CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
+TO_RGB = {"bgr8": cv2.COLOR_BGR2RGB, "rgba8": cv2.COLOR_RGBA2RGB, "bgra8": cv2.COLOR_BGRA2RGB,
+          "mono8": cv2.COLOR_GRAY2RGB}
+calls = []
+
+class CvBridge:
+    def imgmsg_to_cv2(self, img_msg, desired_encoding="passthrough"):
+        calls.append(img_msg.encoding)
+        if img_msg.encoding not in CHANNELS:
+            raise CvBridgeError("Unrecognized image encoding [%s]" % img_msg.encoding)
+        n = CHANNELS[img_msg.encoding]
+        im = np.ndarray(shape=(img_msg.height, img_msg.step // n, n), dtype=np.uint8, buffer=img_msg.data)
+        im = np.ascontiguousarray(im[:img_msg.height, :img_msg.width, :])
+        if img_msg.encoding == "rgb8":
+            return im
+        return cv2.cvtColor(im[:, :, 0] if n == 1 else im, TO_RGB[img_msg.encoding])
+'''
+
+
+@pytest.fixture
+def cv_bridge_module(tmp_path, monkeypatch):
+    """Installs a cv_bridge stand-in with the given source; returns the imported module."""
+
+    def install(source: str):
+        (tmp_path / "cv_bridge").mkdir()
+        (tmp_path / "cv_bridge" / "__init__.py").write_text(textwrap.dedent(source))
+        monkeypatch.syspath_prepend(str(tmp_path))
+        monkeypatch.delitem(sys.modules, "cv_bridge", raising=False)
+        import cv_bridge
+
+        monkeypatch.setitem(sys.modules, "cv_bridge", cv_bridge)  # forgotten again after the test
+        return cv_bridge
+
+    return install
+
+
+def test_cv_bridge_that_fails_under_numpy2_falls_back_to_numpy(cv_bridge_module):
+    cv_bridge_module(BROKEN_CV_BRIDGE)
+    logged = []
+    converter = ImageConverter(log=logged.append)
+    expected, data, step = ENCODED["bgr8"]
+    np.testing.assert_array_equal(converter.image_to_rgb(image_msg(6, 8, "bgr8", step, data)), expected)
+    assert converter.backend == "numpy"
+    assert len(logged) == 1 and "cv_bridge not usable" in logged[0] and "NumPy 2" in logged[0]
+
+
+def test_working_cv_bridge_gives_the_numpy_result_and_the_same_reasons(cv_bridge_module):
+    module = cv_bridge_module(WORKING_CV_BRIDGE)
+    converter = ImageConverter(log=lambda text: None)
+    reference = ImageConverter(use_cv_bridge=False)
+    for encoding, (expected, data, step) in ENCODED.items():
+        msg = image_msg(6, 8, encoding, step, data)
+        np.testing.assert_array_equal(converter.image_to_rgb(msg), reference.image_to_rgb(msg))
+    assert converter.backend == "cv_bridge"
+    # Only the 8-bit encodings whose result is identical went to cv_bridge (after the probe).
+    assert sorted(set(module.calls)) == ["bgr8", "bgra8", "mono8", "rgb8", "rgba8"]
+    # cv_bridge alone would accept a buffer longer than step x height; the converter still rejects it.
+    with pytest.raises(BadFrame) as error:
+        converter.image_to_rgb(image_msg(6, 8, "rgb8", 24, RGB.tobytes() + bytes(24)))
+    assert error.value.reason == "size_mismatch"
+    with pytest.raises(BadFrame) as error:
+        converter.image_to_rgb(image_msg(480, 640, "rgb8", 1920, bytes(30)))
+    assert error.value.reason == "size_mismatch"
+
+
+def test_cv_bridge_probe_is_skipped_when_disabled():
+    converter = ImageConverter(use_cv_bridge=False)
+    assert converter.backend == "numpy"
+
+
+# ---------------------------------------------------------------------------------------------------- stamps
+@pytest.mark.parametrize("seconds, sec, nanosec", [
+    (0.0, 0, 0),
+    (1.5, 1, 500_000_000),
+    (12.000000001, 12, 1),
+    (0.9999999999, 1, 0),  # rounds up into the next second, not to nanosec 1e9
+])
+def test_seconds_to_time(seconds, sec, nanosec):
+    stamp = seconds_to_time(seconds, Time)
+    assert (stamp.sec, stamp.nanosec) == (sec, nanosec)
+
+
+def test_stamps_round_trip():
+    # float64 resolution at 1.7e9 s is 2**-22 s (0.24 us): nanoseconds come back within 1 us.
+    for sec, nanosec in [(1_700_000_000, 123_456_789), (1_700_000_000, 999_999_999), (42, 1)]:
+        back = seconds_to_time(stamp_to_seconds(Time(sec=sec, nanosec=nanosec)), Time)
+        assert abs((back.sec - sec) * 10**9 + back.nanosec - nanosec) < 1000
+        assert 0 <= back.nanosec < 10**9
+    assert stamp_to_seconds(seconds_to_time(1234.25, Time)) == 1234.25
+
+
+@pytest.mark.parametrize("seconds", [-0.5, math.nan, math.inf, 2.0**31])
+def test_seconds_that_are_no_time_are_refused(seconds):
+    with pytest.raises(ConversionError, match="builtin_interfaces/Time"):
+        seconds_to_time(seconds, Time)
+
+
+# ------------------------------------------------------------------------------------------ published messages
+BEHAVIOR = BehaviorResult(track_id=3, window_start=100.25, window_end=102.75, num_frames=50,
+                          description="A person waves with the right hand.", labels=("waving_right_hand", "standing"),
+                          scores=(0.9, 0.4), confidence=0.8, model_id="primitives", frame_id="camera_optical")
+
+
+def smpl_result(valid: bool = True) -> SmplResult:
+    rng = np.random.default_rng(2)
+    return SmplResult(stamp=55.5, frame_id="camera_optical", track_id=1, betas=rng.normal(size=10),
+                      global_orient=rng.normal(size=3), body_pose=rng.normal(size=(23, 3)),
+                      transl=np.array([0.1, -0.2, 3.0]), joints=rng.normal(size=(22, 3)), fit_residual=0.031,
+                      valid=valid)
+
+
+def for_rosbags(msg):
+    """rosbags' serializer wants numpy arrays where rclpy wants array.array (variable-size numeric fields)."""
+    for name, value in vars(msg).items():
+        if isinstance(value, array.array):
+            setattr(msg, name, np.frombuffer(value, dtype=np.dtype(value.typecode)).copy())
+    return msg
+
+
+def message_types(distro: str):
+    store = make_typestore(distro)
+    return store, {"header_type": store.types["std_msgs/msg/Header"],
+                   "time_type": store.types["builtin_interfaces/msg/Time"]}
+
+
+@pytest.mark.parametrize("distro", ["humble", "jazzy"])
+def test_behavior_description_message(distro):
+    store, types = message_types(distro)
+    msg_type = store.types["motionllm_ros/msg/BehaviorDescription"]
+    msg = behavior_description_msg(BEHAVIOR, 0.125, msg_type=msg_type, **types)
+    check_fields(msg, store)  # Humble's field-type rules
+    assert isinstance(msg.scores, array.array) and msg.scores.typecode == "f"
+    back = store.deserialize_cdr(store.serialize_cdr(for_rosbags(msg), msg_type.__msgtype__), msg_type.__msgtype__)
+    assert (back.header.stamp.sec, back.header.stamp.nanosec, back.header.frame_id) == (102, 750_000_000,
+                                                                                        "camera_optical")
+    assert (back.window_start.sec, back.window_start.nanosec) == (100, 250_000_000)
+    assert (back.window_end.sec, back.window_end.nanosec) == (102, 750_000_000)
+    assert (back.track_id, back.num_frames, back.model_id) == (3, 50, "primitives")
+    assert back.description == BEHAVIOR.description
+    assert back.labels == ["waving_right_hand", "standing"]
+    np.testing.assert_allclose(back.scores, [0.9, 0.4], rtol=1e-7)  # float32 on the wire
+    assert back.confidence == pytest.approx(0.8, rel=1e-7) and back.latency_sec == pytest.approx(0.125)
+    assert back.model_id == msg_type.MODEL_ID_PRIMITIVES
+
+
+@pytest.mark.parametrize("distro", ["humble", "jazzy"])
+def test_smpl_pose_message(distro):
+    store, types = message_types(distro)
+    msg_type = store.types["motionllm_ros/msg/SmplPose"]
+    result = smpl_result()
+    msg = smpl_pose_msg(result, msg_type=msg_type, **types)
+    check_fields(msg, store)
+    back = store.deserialize_cdr(store.serialize_cdr(msg, msg_type.__msgtype__), msg_type.__msgtype__)
+    assert (back.header.stamp.sec, back.header.stamp.nanosec) == (55, 500_000_000)
+    assert back.track_id == 1 and back.valid is True
+    for name, size in [("betas", 10), ("global_orient", 3), ("body_pose", 69), ("transl", 3), ("joints", 66)]:
+        value = getattr(back, name)
+        assert value.dtype == np.float32 and value.shape == (size,)
+        np.testing.assert_allclose(value, np.asarray(getattr(result, name), np.float32).reshape(-1))
+    # Row-major: joint j, axis a is element 3 * j + a, as the message says (numpy.reshape(msg.joints, (22, 3))).
+    np.testing.assert_allclose(back.joints.reshape(22, 3)[7], result.joints[7].astype(np.float32))
+    assert back.fit_residual == pytest.approx(0.031)
+
+
+def test_invalid_fit_sends_zero_pose_and_nan_residual():
+    store, types = message_types("humble")
+    msg = smpl_pose_msg(smpl_result(valid=False), msg_type=store.types["motionllm_ros/msg/SmplPose"], **types)
+    check_fields(msg, store)
+    assert msg.valid is False and math.isnan(msg.fit_residual)
+    for name in ("global_orient", "body_pose", "transl", "joints"):
+        assert not getattr(msg, name).any()
+    np.testing.assert_allclose(msg.betas, smpl_result().betas.astype(np.float32))  # the shape stays
+
+
+def test_humble_field_rules_are_enforced_by_the_check():
+    # The check the message tests rely on must catch what Humble's setters refuse.
+    store, types = message_types("humble")
+    msg = behavior_description_msg(BEHAVIOR, 0.1, msg_type=store.types["motionllm_ros/msg/BehaviorDescription"],
+                                   **types)
+    msg.confidence = 1  # an int in a float32 field
+    with pytest.raises(AssertionError, match="confidence"):
+        check_fields(msg, store)
+    msg.confidence = 1.0
+    msg.scores = np.array([0.9, 0.4], np.float32)  # a numpy array in a float32[] field
+    with pytest.raises(AssertionError, match="scores"):
+        check_fields(msg, store)
+
+
+def test_make_header():
+    header = make_header(7.25, "cam", header_type=Header, time_type=Time)
+    assert (header.stamp.sec, header.stamp.nanosec, header.frame_id) == (7, 250_000_000, "cam")
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"scores": (0.9,)}, "scores"),
+    ({"num_frames": 0}, "num_frames"),
+    ({"description": ""}, "description"),
+    ({"confidence": 1.5}, "confidence"),
+    ({"window_start": 103.0}, "window_start"),
+    ({"track_id": -2}, "track_id"),
+])
+def test_behavior_result_is_validated(change, field):
+    values = {**vars(BEHAVIOR), **change}
+    with pytest.raises(ConversionError, match=field):
+        BehaviorResult(**values)
+
+
+def test_smpl_result_shapes_are_validated():
+    with pytest.raises(ConversionError, match=r"body_pose must have shape \(23, 3\)"):
+        SmplResult(**{**vars(smpl_result()), "body_pose": np.zeros(69)})
+    with pytest.raises(ConversionError, match="joints has non-finite"):
+        SmplResult(**{**vars(smpl_result()), "joints": np.full((22, 3), np.nan)})
