@@ -62,7 +62,7 @@ class PoseConfig:
         min=0.0, max=5.0)
     lost_timeout_s: float = _param(
         0.5, "Seconds (data time) without the target before the largest person is taken under a new track id.",
-        min=0.0, max=60.0)
+        min=0.01, max=60.0)
 
 
 @dataclass(frozen=True)
@@ -79,9 +79,9 @@ class SmplConfig:
         min=0, max=1000)
     max_residual: float = _param(0.08, "Metres RMS: a fit worse than this is reported invalid.", min=0.001, max=1.0)
     filter: bool = _param(True, "One-Euro temporal filter on the observed landmarks before the fit.")
-    filter_min_cutoff: float = _param(1.5, "One-Euro cutoff (Hz) of a still point: lower is smoother, with more "
+    filter_min_cutoff: float = _param(1.0, "One-Euro cutoff (Hz) of a still point: lower is smoother, with more "
                                            "lag on slow motion.", min=0.01, max=100.0)
-    filter_beta: float = _param(1.0, "One-Euro cutoff increase (Hz per m/s): higher lags less on fast motion.",
+    filter_beta: float = _param(4.0, "One-Euro cutoff increase (Hz per m/s): higher lags less on fast motion.",
                                 min=0.0, max=100.0)
 
 
