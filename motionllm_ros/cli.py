@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from typing import Any, Callable, Sequence
 
@@ -98,6 +99,196 @@ def format_frames_summary(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------------------------------------------- pose
+def _cmd_pose(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from motionllm_ros.perception.pipeline import PerceptionPipeline, perception_params, with_final_shape
+    from motionllm_ros.perception.smpl import load_smpl_model
+    from motionllm_ros.sources import SourceError, open_source
+
+    config = _config_from_args(args, **{"pose.model": args.pose_model, "smpl.model": args.smpl_model,
+                                        "input.bag_topic": args.topic})
+    if not config.pose.model:
+        raise config_mod.ConfigError("no pose model: give --pose-model PATH (or -p pose.model=PATH), e.g. "
+                                     "pose_landmarker_full.task from MediaPipe's pose landmarker model page")
+    smpl = load_smpl_model(config.smpl.model) if config.smpl.model else None
+    source = open_source(args.input, topic=config.input.bag_topic or None)
+    frames = []
+    with PerceptionPipeline(config.pose.model, smpl, perception_params(config)) as pipeline:
+        for frame in progress(source, source.info.expected_frames, "pose", args.limit):
+            frames.append(pipeline.process(frame.rgb, frame.stamp))
+        counters = dict(pipeline.counters)
+        frames = with_final_shape(frames, pipeline.fitter.model)
+    if not frames:
+        raise SourceError(f"{args.input}: the source yielded no frame (skipped: {dict(source.skipped.counts)})")
+    result = pose_arrays(frames, source.info.nominal_fps)
+    np.savez(args.out, **result)
+    valid = int(result["valid"].sum())
+    print(f"{valid}/{len(frames)} frames with a valid SMPL fit ({100.0 * valid / len(frames):.1f}%) -> {args.out}")
+    print(f"per frame: {', '.join(f'{k} {v}' for k, v in sorted(counters.items()))}")
+    skipped = dict(source.skipped.counts)
+    if skipped:
+        print(f"frames skipped by the source: {skipped}")
+    return 0
+
+
+def pose_arrays(frames, nominal_fps: float | None) -> dict[str, Any]:
+    """The `motionllm pose` .npz: per-frame arrays (T, ...) plus the body shape of the longest track."""
+    import numpy as np
+
+    stamps = np.array([f.stamp for f in frames])
+    track = np.array([-1 if f.track_id is None else f.track_id for f in frames])
+    valid = np.array([f.valid for f in frames])
+    # One betas vector for the file: the calibrated shape of the track with the most valid frames.
+    betas = np.zeros(10)
+    if valid.any():
+        ids, counts = np.unique(track[valid], return_counts=True)
+        main_track = ids[np.argmax(counts)]
+        betas = [f.betas for f in frames if f.valid and f.track_id == main_track][-1]
+    measured = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 and stamps[-1] > stamps[0] else 0.0
+    return {
+        "stamps": stamps,  # (T,) seconds, data time
+        "valid": valid,  # (T,) bool
+        "reason": np.array([f.reason or "" for f in frames]),  # (T,) why a frame is not valid
+        "track_id": track,  # (T,) the target's track id, -1 when nobody was followed
+        "num_people": np.array([f.num_people for f in frames]),  # (T,)
+        "global_orient": np.stack([f.global_orient for f in frames]),  # (T, 3) axis-angle, output frame
+        "body_pose": np.stack([f.body_pose for f in frames]),  # (T, 69) axis-angle
+        "betas": np.asarray(betas, dtype=np.float64),  # (10,)
+        "betas_per_frame": np.stack([f.betas for f in frames]),  # (T, 10) shape in use at each frame
+        "transl": np.stack([f.transl for f in frames]),  # (T, 3) metres
+        "joints": np.stack([f.joints for f in frames]),  # (T, 22, 3) metres, y-up, camera-centred
+        "residual": np.array([f.residual for f in frames]),  # (T,) metres RMS
+        "fps": np.float64(nominal_fps or measured),
+    }
+
+
+def progress(items, total: int | None, label: str, limit: int | None = None):
+    """Yields `items`, showing progress on stderr: a live line on a terminal, a line per 10% otherwise."""
+    import time
+
+    interactive = sys.stderr.isatty()
+    start = time.monotonic()
+    next_report = 0.1
+    count = 0
+    for item in items:
+        yield item
+        count += 1
+        rate = count / max(time.monotonic() - start, 1e-9)
+        if interactive:
+            of = f"/{total}" if total else ""
+            print(f"\r{label}: {count}{of} frames, {rate:.1f} fps", end="", file=sys.stderr, flush=True)
+        elif total and count / total >= next_report:
+            print(f"{label}: {count}/{total} frames, {rate:.1f} fps", file=sys.stderr, flush=True)
+            next_report += 0.1
+        if limit is not None and count >= limit:
+            break
+    if interactive:
+        print(file=sys.stderr)
+
+
+# --------------------------------------------------------------------------------------------------- features
+def _cmd_features(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from motionllm_ros.perception import humanml3d
+
+    if args.inverse:
+        features = _load_array(args.input, "features")
+        joints = humanml3d.recover_from_ric(features)
+        np.save(args.out, joints)
+        print(f"joints {joints.shape} (metres, y-up, 20 fps) -> {args.out}")
+        return 0
+    joints = _load_array(args.input, "joints")
+    if args.input.endswith(".npz"):
+        joints = _joints_at_20fps(np.load(args.input), args.max_gap)
+    features = humanml3d.compute_features(joints)
+    np.save(args.out, features)
+    print(f"features {features.shape} from {len(joints)} frames at 20 fps -> {args.out}")
+    return 0
+
+
+def _load_array(path: str, what: str):
+    """A .npy array, or the `joints` of an .npz from `motionllm pose`; errors name the file."""
+    import numpy as np
+
+    from motionllm_ros.perception.humanml3d import MotionDataError
+
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise MotionDataError(f"{path}: file not found") from None
+    except (OSError, ValueError) as error:
+        raise MotionDataError(f"{path}: not a numpy .npy/.npz file ({error})") from None
+    if isinstance(data, np.lib.npyio.NpzFile):
+        if what != "joints" or "joints" not in data.files:
+            raise MotionDataError(f"{path}: expected a .npy of {what}, or an .npz from `motionllm pose` with "
+                                  f"'joints'; it holds {data.files}")
+        return data["joints"]
+    return data
+
+
+def _joints_at_20fps(pose, max_gap_s: float):
+    """(T, 22, 3) joints of the longest tracked segment of a `motionllm pose` result, resampled to 20 fps."""
+    import numpy as np
+
+    from motionllm_ros.perception import humanml3d
+
+    for key in ("stamps", "valid", "joints"):
+        if key not in pose.files:
+            raise humanml3d.MotionDataError(f"pose file lacks '{key}'; it holds {pose.files}")
+    stamps, valid, joints = pose["stamps"], pose["valid"].astype(bool), pose["joints"]
+    segments = humanml3d.tracked_segments(stamps, valid, max_gap_s)
+    if not segments:
+        raise humanml3d.MotionDataError("pose file has no valid frame")
+    longest = max(segments, key=lambda s: stamps[s.stop - 1] - stamps[s.start])
+    keep = np.zeros(len(stamps), bool)
+    keep[longest] = valid[longest]
+    if len(segments) > 1:
+        LOG.warning("%d tracked segments; using the longest, frames %d..%d", len(segments), longest.start,
+                    longest.stop - 1)
+    _, resampled = humanml3d.resample(stamps[keep], joints[keep])
+    if len(resampled) < 2:
+        raise humanml3d.MotionDataError("the longest tracked segment is shorter than two frames at 20 fps")
+    return resampled
+
+
+# ------------------------------------------------------------------------------------------------------ bench
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from motionllm_ros.perception.fit_bench import run_fit_benchmark
+
+    result = run_fit_benchmark(n_frames=args.frames, seed=args.seed, baseline_frames=args.baseline_frames)
+    result = {"stage": "fit", "machine": machine_name(), "cpus": os.cpu_count(), **result}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    ours, base = result["ours"], result["baseline"]
+    print(f"SMPL fit, {result['frames']} frames of a synthetic motion at {result['fps']:g} fps, one core of "
+          f"{result['machine']} (numpy: {result['numpy_threads']})")
+    print("| method | frames | median ms | p95 ms | mean error mm | iterations |\n|---|---|---|---|---|---|")
+    print(f"| ours (LM, warm start) | {result['frames']} | {ours['median_ms']:.2f} | {ours['p95_ms']:.2f} | "
+          f"{ours['mean_error_m'] * 1e3:.3f} | {ours['mean_iterations']:.1f} |")
+    print(f"| SMPLify-style (smplx + Adam) | {result['baseline_frames']} | {base['median_ms']:.1f} | "
+          f"{base['p95_ms']:.1f} | {base['mean_error_m'] * 1e3:.3f} | {base['mean_iterations']:.0f} |")
+    print(f"speed-up (median): {result['speedup_median']:.0f}x")
+    return 0
+
+
+def machine_name() -> str:
+    """CPU model and architecture, printed with every benchmark so that numbers keep their context."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return f"{line.split(':', 1)[1].strip()} ({platform.machine()})"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 # ----------------------------------------------------------------------------------------------------- params
 def _cmd_params(args: argparse.Namespace) -> int:
     config = _config_from_args(args)
@@ -132,6 +323,46 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(frames)
     frames.set_defaults(handler=_cmd_frames)
 
+    pose = commands.add_parser(
+        "pose", help="online SMPL fit of the target person of a video or bag, written to an .npz",
+        description="Runs MediaPipe pose, target tracking and the online SMPL fit over INPUT frame by frame, as "
+                    "the node does, and writes stamps (T,), valid (T,), global_orient (T,3), body_pose (T,69), "
+                    "betas (10,), transl (T,3), joints (T,22,3) metres y-up, fps, plus track_id, reason, "
+                    "num_people, residual and betas_per_frame.")
+    pose.add_argument("input", metavar="INPUT", help="video file or rosbag2 recording")
+    pose.add_argument("--out", required=True, metavar="OUT.npz")
+    pose.add_argument("--pose-model", metavar="PATH", help="MediaPipe pose_landmarker .task (pose.model)")
+    pose.add_argument("--smpl-model", metavar="PATH",
+                      help="SMPL .pkl/.npz (smpl.model); default: the built-in synthetic skeleton")
+    pose.add_argument("--topic", help="image topic of a rosbag2 recording")
+    pose.add_argument("--limit", type=int, help="stop after this many frames")
+    _add_config_flags(pose)
+    pose.set_defaults(handler=_cmd_pose)
+
+    features = commands.add_parser(
+        "features", help="HumanML3D 263-dim motion features from joints, or joints back from features",
+        description="IN: an .npz from `motionllm pose` (valid frames of the longest tracked segment, resampled to "
+                    "20 fps) or a (T, 22, 3) joints .npy at 20 fps (metres, y-up). Writes raw (T-1, 263) "
+                    "features. With --inverse, IN is a (T, 263) features .npy and OUT the (T, 22, 3) joints.")
+    features.add_argument("input", metavar="IN")
+    features.add_argument("--out", required=True, metavar="OUT.npy")
+    features.add_argument("--inverse", action="store_true", help="features -> joints (recover_from_ric)")
+    features.add_argument("--max-gap", type=float, default=0.5, metavar="S",
+                          help="a tracking gap longer than this ends a segment (default 0.5 s)")
+    features.set_defaults(handler=_cmd_features)
+
+    bench = commands.add_parser(
+        "bench", help="measure a pipeline stage on this machine, with its same-run baseline",
+        description="fit: per-frame time of the online SMPL fit (warm start, one core) on a synthetic motion, next "
+                    "to an SMPLify-style fit (smplx forward + Adam) run to the same error on the same targets.")
+    bench.add_argument("stage", choices=["fit"])
+    bench.add_argument("--frames", type=int, default=300, help="frames for our fitter (default 300)")
+    bench.add_argument("--baseline-frames", type=int, default=30,
+                       help="frames for the ~500x slower baseline (default 30)")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(handler=_cmd_bench)
+
     params = commands.add_parser("params", help="list every parameter with its value, type and help")
     params.add_argument("--json", action="store_true")
     _add_config_flags(params)
@@ -144,13 +375,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)s] %(name)s: %(message)s")
     handler: Callable[[argparse.Namespace], int] = args.handler
-    from motionllm_ros.sources.base import SourceError
-
     try:
         return handler(args)
-    except (SourceError, config_mod.ConfigError) as error:
+    except _usage_errors() as error:
         print(f"motionllm: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("motionllm: interrupted", file=sys.stderr)
+        return 130
+
+
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean 'this input, file or setting cannot be used': one line on stderr, exit 2."""
+    from motionllm_ros.perception.humanml3d import MotionDataError
+    from motionllm_ros.perception.pose import PoseModelError
+    from motionllm_ros.perception.smpl import SmplModelError
+    from motionllm_ros.sources.base import SourceError
+
+    return SourceError, config_mod.ConfigError, MotionDataError, PoseModelError, SmplModelError
 
 
 if __name__ == "__main__":

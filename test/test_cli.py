@@ -55,3 +55,15 @@ def test_frames_text_and_json(test_data, capsys, name, frames, fps):
 def test_frames_on_a_bag_without_images_exits_2(test_data, capsys):
     assert main(["frames", str(test_data / "bags" / "talker" / "mcap")]) == 2
     assert "its topics are" in capsys.readouterr().err
+
+
+def test_bench_fit_json_reports_both_methods(capsys):
+    pytest.importorskip("smplx")
+    assert main(["bench", "fit", "--frames", "20", "--baseline-frames", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["stage"] == "fit" and result["frames"] == 20 and result["baseline_frames"] == 2
+    for method in ("ours", "baseline"):
+        assert result[method]["median_ms"] > 0 and result[method]["p95_ms"] >= result[method]["median_ms"]
+    # The baseline runs until it is as accurate as ours (or 1 mm): the timing compares equal work.
+    assert result["baseline"]["mean_error_m"] <= max(result["ours"]["mean_error_m"], 1e-3) + 1e-9
+    assert result["ours"]["mean_error_m"] < 1e-3

@@ -548,3 +548,30 @@ def _load_statistic(path: Path) -> np.ndarray:
     if value.shape != (HUMANML3D_FEATURE_DIM,):
         raise MotionDataError(f"{path}: expected shape ({HUMANML3D_FEATURE_DIM},), got {value.shape}")
     return value
+
+
+def tracked_segments(stamps_s: np.ndarray, valid: np.ndarray, max_gap_s: float = 0.5) -> list[slice]:
+    """Runs of valid frames with no gap longer than ``max_gap_s``, as slices into the (T,) arrays.
+
+    The offline counterpart of `SegmentBuffer`'s restart rule: a pose track is one motion only while it is seen.
+    A slice can contain invalid frames shorter than the gap (brief dropouts): use only its valid frames, and
+    interpolate across the rest.
+    """
+    stamps = np.asarray(stamps_s, dtype=np.float64)
+    valid = np.asarray(valid, dtype=bool)
+    if stamps.ndim != 1 or valid.shape != stamps.shape:
+        raise MotionDataError(f"tracked_segments: need stamps (T,) and valid (T,), got {stamps.shape}, {valid.shape}")
+    segments: list[slice] = []
+    start = None
+    last = None
+    for i in range(len(stamps)):
+        if not valid[i]:
+            continue
+        if start is None or stamps[i] - stamps[last] > max_gap_s:
+            if start is not None:
+                segments.append(slice(start, last + 1))
+            start = i
+        last = i
+    if start is not None:
+        segments.append(slice(start, last + 1))
+    return segments

@@ -60,6 +60,7 @@ class SourceInfo:
     kind: str  # "video", "rosbag2" or "camera"
     name: str  # file path, bag path + topic, or camera index
     nominal_fps: float | None  # what the container / driver declares; None when unknown (bags)
+    expected_frames: int | None = None  # what the container / bag index declares; None for cameras (endless)
 
 
 class FrameSource(Protocol):

@@ -61,7 +61,8 @@ class RosbagSource:
             self._reader.close()
             raise
         self.skipped = SkipCounter(logger)
-        self.info = SourceInfo("rosbag2", f"{self.path} {self.topic}", None)
+        self.info = SourceInfo("rosbag2", f"{self.path} {self.topic}", None,
+                               sum(c.msgcount for c in self.connections) or None)
         self._logger = logger
 
     def topics(self) -> dict[str, str]:

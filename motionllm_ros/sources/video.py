@@ -25,18 +25,19 @@ class VideoFileSource:
         capture = cv2.VideoCapture(str(self.path))
         opened = capture.isOpened()
         fps = capture.get(cv2.CAP_PROP_FPS)
+        declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         capture.release()
         if not opened:
             raise SourceError(f"{self.path}: OpenCV cannot open this file as a video")
         self.frame_id = frame_id
         self.skipped = SkipCounter(logger)
-        self.info = SourceInfo("video", str(self.path), fps if fps and fps > 0 else None)
+        self.info = SourceInfo("video", str(self.path), fps if fps and fps > 0 else None, declared or None)
 
     def __iter__(self) -> Iterator[Frame]:
         import cv2
 
         capture = cv2.VideoCapture(str(self.path))
-        declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        declared = self.info.expected_frames or 0
         decoded = 0
         last_stamp = -1.0
         try:
