@@ -226,7 +226,7 @@ def _assert_model_error(path: Path, match: str) -> None:
     with pytest.raises(PoseModelError, match=match) as error:
         PoseEstimator(path)
     message = str(error.value)
-    assert str(path) in message and "'pose_model'" in message and "pose_landmarker_full.task" in message
+    assert str(path) in message and "'pose.model'" in message and "pose_landmarker_full.task" in message
 
 
 def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:

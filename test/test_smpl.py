@@ -324,7 +324,7 @@ def test_missing_file_names_the_parameter_and_the_source(tmp_path: Path) -> None
     with pytest.raises(SmplModelNotFoundError) as error:
         load_smpl_model(tmp_path / "SMPL_NEUTRAL.pkl")
     message = str(error.value)
-    assert "smpl_model" in message and "smpl.is.tue.mpg.de" in message and "synthetic" in message
+    assert "smpl.model" in message and "smpl.is.tue.mpg.de" in message and "synthetic" in message
     assert isinstance(error.value, FileNotFoundError) and isinstance(error.value, ValueError)
     with pytest.raises(SmplModelNotFoundError, match="directory"):
         load_smpl_model(tmp_path)

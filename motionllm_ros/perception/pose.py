@@ -20,7 +20,7 @@ import numpy as np
 
 NUM_LANDMARKS = 33  # BlazePose GHUM topology
 _TORSO = (11, 12, 23, 24)  # left / right shoulder, left / right hip
-MODEL_PARAMETER = "pose_model"
+MODEL_PARAMETER = "pose.model"  # the config key (ROS parameter), also --pose-model
 MODEL_SOURCE = (
     "download pose_landmarker_full.task from MediaPipe's model page "
     "(https://ai.google.dev/edge/mediapipe/solutions/vision/pose_landmarker#models)"

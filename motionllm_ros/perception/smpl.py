@@ -37,7 +37,7 @@ NUM_JOINTS = 24
 NUM_BODY_JOINTS = NUM_JOINTS - 1  # every joint but the root: body_pose is (69,)
 NUM_POSE_BASIS = 9 * NUM_BODY_JOINTS  # 207 pose-corrective directions
 NUM_BETAS = 10
-MODEL_PARAMETER = "smpl_model"
+MODEL_PARAMETER = "smpl.model"  # the config key (ROS parameter), also --smpl-model
 MODEL_SOURCE = (
     "the official SMPL model files (SMPL_NEUTRAL.pkl etc.) come from https://smpl.is.tue.mpg.de "
     "(free registration required); when no file is configured the built-in synthetic model is used"
