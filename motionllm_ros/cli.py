@@ -239,7 +239,8 @@ def _joints_at_20fps(pose, max_gap_s: float):
         if key not in pose.files:
             raise humanml3d.MotionDataError(f"pose file lacks '{key}'; it holds {pose.files}")
     stamps, valid, joints = pose["stamps"], pose["valid"].astype(bool), pose["joints"]
-    segments = humanml3d.tracked_segments(stamps, valid, max_gap_s)
+    track_id = pose["track_id"] if "track_id" in pose.files else None
+    segments = humanml3d.tracked_segments(stamps, valid, max_gap_s, track_id)
     if not segments:
         raise humanml3d.MotionDataError("pose file has no valid frame")
     longest = max(segments, key=lambda s: stamps[s.stop - 1] - stamps[s.start])

@@ -329,3 +329,15 @@ def test_normalizer_loads_published_statistics(test_data: Path, sample, mean_nam
     normalized = normalizer.normalize(sample[1])
     assert normalized.dtype == np.float32 and np.all(np.isfinite(normalized))
     np.testing.assert_allclose(normalizer.denormalize(normalized), sample[1], atol=1e-5)
+
+
+def test_tracked_segments_split_at_gaps_and_new_tracks():
+    from motionllm_ros.perception.humanml3d import tracked_segments
+
+    stamps = np.arange(10) * 0.1
+    valid = np.array([1, 1, 0, 1, 1, 1, 1, 1, 0, 1], bool)
+    track = np.array([1, 1, 1, 1, 1, 2, 2, 2, 2, 2])
+    assert tracked_segments(stamps, valid, 0.5) == [slice(0, 10)]  # short dropouts stay inside one segment
+    assert tracked_segments(stamps, valid, 0.15) == [slice(0, 2), slice(3, 8), slice(9, 10)]
+    assert tracked_segments(stamps, valid, 0.5, track) == [slice(0, 5), slice(5, 10)]
+    assert tracked_segments(stamps, np.zeros(10, bool)) == []

@@ -550,8 +550,9 @@ def _load_statistic(path: Path) -> np.ndarray:
     return value
 
 
-def tracked_segments(stamps_s: np.ndarray, valid: np.ndarray, max_gap_s: float = 0.5) -> list[slice]:
-    """Runs of valid frames with no gap longer than ``max_gap_s``, as slices into the (T,) arrays.
+def tracked_segments(stamps_s: np.ndarray, valid: np.ndarray, max_gap_s: float = 0.5,
+                     track_id: np.ndarray | None = None) -> list[slice]:
+    """Runs of valid frames of one track with no gap longer than ``max_gap_s``, as slices into the (T,) arrays.
 
     The offline counterpart of `SegmentBuffer`'s restart rule: a pose track is one motion only while it is seen.
     A slice can contain invalid frames shorter than the gap (brief dropouts): use only its valid frames, and
@@ -567,7 +568,8 @@ def tracked_segments(stamps_s: np.ndarray, valid: np.ndarray, max_gap_s: float =
     for i in range(len(stamps)):
         if not valid[i]:
             continue
-        if start is None or stamps[i] - stamps[last] > max_gap_s:
+        new_track = track_id is not None and track_id[i] != track_id[last if last is not None else i]
+        if start is None or stamps[i] - stamps[last] > max_gap_s or new_track:
             if start is not None:
                 segments.append(slice(start, last + 1))
             start = i
