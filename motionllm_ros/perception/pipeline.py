@@ -68,9 +68,16 @@ class PersonFrame:
     transl: np.ndarray  # (3,) metres, SMPL transl in the output frame (pelvis = rest pelvis + transl)
     joints: np.ndarray  # (22, 3) metres, HumanML3D joints in the output frame
     residual: float  # metres RMS of the SMPL fit; NaN without a fit
+    # (22,) bool: joints placed from their own landmarks. False for an elbow or wrist MediaPipe could not see: the
+    # fit leaves such an arm at rest (straight), which judges of posture must not read as a pointing arm.
+    joint_seen: np.ndarray = field(default_factory=lambda: np.zeros(22, bool))
 
 
 _NAN3 = np.full(3, np.nan)
+# Forearm joints of SMPL (left elbow, left wrist, right elbow, right wrist) and the MediaPipe landmarks that place
+# them: the parts of the body most often hidden (behind the torso, behind another person).
+_FOREARM_JOINTS = (18, 20, 19, 21)
+_FOREARM_LANDMARKS = (13, 15, 14, 16)
 LOG = logging.getLogger("motionllm.perception")
 
 
@@ -122,8 +129,11 @@ class PerceptionPipeline:
         transl = fit.transl + hip[0]
         pelvis = self.fitter.model.rest_joints(fit.betas)[0] + transl
         self.counters["valid"] += 1
+        joint_seen = np.ones(22, bool)
+        visible = target.visibility[list(_FOREARM_LANDMARKS)] >= self.fitter.params.min_visibility
+        joint_seen[list(_FOREARM_JOINTS)] = visible
         return PersonFrame(stamp, True, None, target.track_id, seen.num_people, fit.global_orient, fit.body_pose,
-                           fit.betas, transl, fit.joints + pelvis, fit.residual)
+                           fit.betas, transl, fit.joints + pelvis, fit.residual, joint_seen)
 
     def _intrinsics_for(self, width: int, height: int) -> Intrinsics:
         known = self.intrinsics

@@ -1,0 +1,563 @@
+"""Behaviour primitives without weights: what one person's joints did during a window, as labels and a sentence.
+
+Input is the target person's 22 HumanML3D/SMPL joints over a window (`PersonFrame.joints` stacked, or a HumanML3D
+`new_joints` clip). Everything is kinematics: heights above the floor and distances in units of the person's own
+leg or arm length (so a child and a tall adult get the same posture), angles of the torso, thighs and arms,
+velocities of the pelvis, and the frequency of the wrist's oscillation for waving.
+
+Frames
+    camera-centred (the perception output): camera at the origin, x to the camera's right, y up against gravity,
+    z towards the camera (a person in front of it has z < 0). Approaching / leaving the camera are judged only
+    here; pass `camera_centred=False` for HumanML3D-style joints (floor at y = 0, no camera), where they cannot be.
+    The floor is never assumed to be at a known height: it is the lowest joint over a short sliding window.
+
+Scores
+    Every label's score is the fuzzy AND (minimum) of ramps, one per condition: a ramp is 0 below its `lo`, 1 above
+    its `hi` and linear between, so its midpoint is the decision threshold and a label is given when its score is
+    at least 0.5. The (lo, hi) pairs are the fields of `PrimitiveParams`.
+
+Sides are the person's own: "right arm" is the SMPL right arm, whichever side of the image it is on.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from motionllm_ros.perception.skeleton import HUMANML3D_NUM_JOINTS
+
+Ramp = tuple[float, float]  # (lo, hi): score 0 at lo, 1 at hi, linear between; lo > hi means "smaller is better"
+
+# HumanML3D / SMPL joint indices used here.
+PELVIS, L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE, L_FOOT, R_FOOT, NECK, HEAD = 0, 1, 2, 4, 5, 7, 8, 10, 11, 12, 15
+ARM_JOINTS = {"left": (16, 18, 20), "right": (17, 19, 21)}  # shoulder, elbow, wrist
+FOREARM_JOINTS = {"left": [18, 20], "right": [19, 21]}  # may be NaN (occluded) in an otherwise seen frame
+BODY_JOINTS = list(range(18))  # must be seen for a frame to count
+SIDES = ("left", "right")
+
+POSTURES = ("standing", "sitting", "squatting", "kneeling", "lying", "prone")
+POSTURE_WORDS = {"standing": "standing", "sitting": "sitting", "squatting": "squatting", "kneeling": "kneeling",
+                 "lying": "lying on the ground", "prone": "prone (push-up position)"}
+
+
+class PrimitiveInputError(ValueError):
+    """stamps / joints that cannot describe a motion window; the message names the argument and its shape."""
+
+
+@dataclass(frozen=True)
+class PrimitiveParams:
+    """Thresholds of every primitive, as ramps (see the module docstring). L: leg length (hip-knee-ankle), A: arm
+    length (shoulder-elbow-wrist), both measured on the window itself; heights are above the estimated floor."""
+
+    # Input handling
+    resample_hz: float = 20.0  # analysis rate; HumanML3D's, and fast enough for 4 Hz waving (Nyquist 10 Hz)
+    max_gap_s: float = 0.3  # interpolate over gaps up to this; longer gaps stay "not seen" (a fast fall is ~0.5 s)
+    min_seen_s: float = 1.0  # less seen time than this is "not enough motion": nothing is judged from a glimpse
+    min_frames: int = 5  # nor from fewer valid input frames than this, whatever their spacing
+    floor_window_s: float = 1.5  # floor = lowest joint within this centred window: longer than a jump's flight
+    # (~0.5 s), short enough to follow a floor that seems to tilt when the camera pitch is slightly wrong
+    velocity_span_s: float = 0.2  # central differences over this span: 1 cm joint noise -> ~0.07 m/s
+
+    # Posture, per frame; a window gets every posture held long enough
+    lying_tilt_deg: Ramp = (45.0, 60.0)  # pelvis->neck angle from vertical: a push-up plank is ~65-70, lying ~90
+    lying_pelvis_height: Ramp = (0.75, 0.6)  # x L; bending over keeps the pelvis high (~1.0), a plank ~0.45
+    facing_down: Ramp = (0.3, 0.6)  # -y component of the chest's normal: prone vs on the back or side
+    kneeling_knee_height: Ramp = (0.22, 0.12)  # x L, lowest knee joint; the knee centre sits ~0.06 L above floor
+    kneeling_hip_over_knee: Ramp = (0.2, 0.4)  # (hip - knee height) / thigh: thigh pointing down, not a long sit
+    standing_pelvis_height: Ramp = (0.72, 0.84)  # x L; standing ~1.1, walking ~1.0, a chair ~0.55-0.7
+    upright_tilt_deg: Ramp = (65.0, 50.0)  # torso tilt still compatible with standing, sitting or squatting
+    seated_pelvis_height: Ramp = (0.95, 0.85)  # x L, below standing
+    sitting_thigh_elevation_deg: Ramp = (45.0, 30.0)  # |thigh angle from horizontal|: flat on a seat or the floor
+    sitting_pelvis_offset: Ramp = (0.25, 0.35)  # x L, horizontal pelvis-ankles distance: sitting ~0.4-1.0 (feet
+    # ahead of the seat), squatting ~0.1-0.25 (weight over the feet)
+    squat_pelvis_height: Ramp = (0.8, 0.7)  # x L; deep squat ~0.35, thighs parallel ~0.55
+    squat_pelvis_offset: Ramp = (0.35, 0.25)  # x L, the mirror of sitting_pelvis_offset
+    squat_knee_height: Ramp = (0.12, 0.22)  # x L: knees off the floor (else kneeling)
+    posture_fraction: Ramp = (0.15, 0.35)  # share of the seen time a posture must hold to be reported
+
+    # Locomotion (pelvis velocity from a least-squares line over the window: robust to jitter and gait sway)
+    moving_speed: Ramp = (0.15, 0.35)  # m/s; "still" below, walking above (slow walking is ~0.5 m/s)
+    running_speed: Ramp = (1.85, 2.15)  # m/s; brisk walking tops out near 2, jogging starts above
+    upright_fraction: Ramp = (0.4, 0.6)  # walking / running need the person upright most of the window (a fall
+    # or a crawl also moves the pelvis)
+    radial_speed: Ramp = (0.2, 0.4)  # m/s towards (approaching) or away from (leaving) the camera
+
+    # Turning: change of the body's facing direction (yaw, +: towards the person's left) while upright
+    turn_deg: Ramp = (35.0, 55.0)
+    turn_average_s: float = 0.3  # facing at the start / end = mean over this much seen time (gait sway ~5 deg)
+
+    # Arms (per side; frame scores, then held long enough in the window)
+    raised_wrist_over_shoulder: Ramp = (0.15, 0.35)  # x A; a straight arm ~15 deg above horizontal -> 0.25
+    raised_min_s: float = 0.3
+    overhead_wrist_over_head: Ramp = (0.3, 0.5)  # x A above the head joint (its top is ~0.3 A higher)
+    overhead_elevation_deg: Ramp = (50.0, 65.0)  # shoulder->wrist from horizontal: up, not out to the side
+    overhead_min_s: float = 0.15  # a serve or a throw has the hand overhead for only a few tenths of a second
+    pointing_elbow_deg: Ramp = (140.0, 160.0)  # interior elbow angle: a pointing arm is straight
+    pointing_elevation_low_deg: Ramp = (-35.0, -20.0)  # above the hanging arm (-90) and its walking swing
+    pointing_elevation_high_deg: Ramp = (20.0, 5.0)  # below "raised" (~15 deg)
+    pointing_min_s: float = 0.4  # held, not a swing passing through (a tennis forehand)
+
+    # Waving: the wrist oscillates about the shoulder while the hand is up (at or above the shoulder, above the
+    # elbow), over the longest such stretch
+    wave_hand_up: float = -0.1  # x A, wrist height over the shoulder at which the hand counts as up
+    wave_min_s: float = 0.8
+    wave_band_hz: tuple[float, float] = (0.5, 4.0)  # people wave at ~1-3 Hz
+    wave_amplitude: Ramp = (0.03, 0.07)  # x A, std of the wrist along its main direction (~0.1 A when waving)
+    wave_periodicity: Ramp = (0.35, 0.65)  # share of that motion explained by one sinusoid at the peak frequency
+    wave_cycles: Ramp = (1.2, 1.8)  # cycles seen: one back-and-forth is not a wave
+
+    # Jumping: both feet off the floor with the pelvis above its standing height (running has short, low flights)
+    jump_foot_clearance: Ramp = (0.06, 0.12)  # x L, lowest foot joint above the floor
+    jump_pelvis_rise: Ramp = (0.1, 0.18)  # x L over the median upright pelvis height; running bobs ~0.06
+    jump_min_s: float = 0.1
+
+    # Falling: a fast drop of the pelvis that ends lying or prone
+    fall_down_speed: Ramp = (0.8, 1.2)  # m/s peak downward pelvis speed; sitting or lying down carefully < 0.7
+    fall_drop: Ramp = (0.3, 0.5)  # x L, pelvis height lost from before the drop to the end of the window
+    fall_end_s: float = 0.5  # the end state: the last this-many seconds seen
+    fall_end_lying: Ramp = (0.4, 0.6)  # share of the end state spent lying or prone
+
+    def __post_init__(self) -> None:
+        if not (self.resample_hz > 0 and self.max_gap_s > 0 and self.min_seen_s > 0 and self.min_frames >= 2):
+            raise ValueError(f"PrimitiveParams: rates, gaps and minimum lengths must be positive, got {self}")
+
+
+@dataclass(frozen=True)
+class PrimitiveResult:
+    """The primitives of one window. `labels` highest score first; `details` hold the numbers behind them."""
+
+    labels: tuple[str, ...]  # lower_snake_case, e.g. ("walking", "approaching_camera", "waving_right_hand")
+    scores: tuple[float, ...]  # in [0.5, 1], same order as labels
+    description: str  # one plain English sentence
+    enough_motion: bool  # False: the window was too short or too sparsely seen; labels are empty
+    details: dict[str, float | str] = field(default_factory=dict)  # e.g. speed_mps, heading_deg, wave_hz_right
+
+    @property
+    def confidence(self) -> float:
+        """Trust in the description (BehaviorDescription.confidence): the highest label score, 0 without labels."""
+        return max(self.scores, default=0.0)
+
+
+def ramp(value: np.ndarray | float, limits: Ramp) -> np.ndarray:
+    """Score in [0, 1] of `value` against (lo, hi); NaN stays NaN."""
+    lo, hi = limits
+    return np.clip((np.asarray(value, dtype=np.float64) - lo) / (hi - lo), 0.0, 1.0)
+
+
+def describe_motion(stamps: np.ndarray, joints: np.ndarray, params: PrimitiveParams = PrimitiveParams(), *,
+                    camera_centred: bool = True) -> PrimitiveResult:
+    """Labels, scores, numbers and a sentence for one window of one person.
+
+    stamps: (T,) seconds, data time, any order and spacing; joints: (T, 22, 3) metres, y up (see the module
+    docstring for the frames). Frames with a NaN in the body (joints 0-17, up to the shoulders) or a non-finite
+    stamp are "not seen"; a NaN elbow or wrist (an occluded forearm) only leaves that arm's states unjudged in the
+    frame. Raises PrimitiveInputError for arrays of the wrong shape, or a degenerate skeleton (zero leg length).
+    """
+    stamps, joints = _validated(stamps, joints)
+    finite = np.isfinite(stamps)
+    stamps, joints = stamps[finite], joints[finite]
+    order = np.argsort(stamps, kind="stable")
+    stamps, keep = np.unique(stamps[order], return_index=True)  # a repeated stamp: its first frame
+    joints = joints[order][keep]
+    body_seen = np.all(np.isfinite(joints[:, BODY_JOINTS]), axis=(1, 2))
+    grid, dt = _resample(stamps[body_seen], joints[body_seen], params)
+    for forearm in FOREARM_JOINTS.values():  # an occluded forearm leaves the rest of the body usable
+        arm_seen = body_seen & np.all(np.isfinite(joints[:, forearm]), axis=(1, 2))
+        arm_grid, _ = _resample(stamps[arm_seen], joints[arm_seen], params, len(grid), stamps[body_seen][:1])
+        grid[:, forearm] = arm_grid[:, forearm]
+    stamps = stamps[body_seen]
+    seen_s = float(np.sum(np.all(np.isfinite(grid[:, BODY_JOINTS]), axis=(1, 2)))) * dt
+    details: dict[str, float | str] = {"seen_s": round(seen_s, 3), "frames": len(stamps)}
+    if len(stamps) < params.min_frames or seen_s < params.min_seen_s:
+        text = f"not enough motion to describe: the person was seen for {seen_s:.1f} s in {len(stamps)} frames"
+        return PrimitiveResult((), (), text, False, details)
+    return _Window(grid, dt, params, camera_centred, details).result()
+
+
+def _validated(stamps: np.ndarray, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    stamps = np.asarray(stamps, dtype=np.float64)
+    joints = np.asarray(joints, dtype=np.float64)
+    if stamps.ndim != 1:
+        raise PrimitiveInputError(f"stamps must have shape (T,), got {stamps.shape}")
+    if joints.ndim != 3 or joints.shape[1:] != (HUMANML3D_NUM_JOINTS, 3) or len(joints) != len(stamps):
+        raise PrimitiveInputError(
+            f"joints must have shape (T, {HUMANML3D_NUM_JOINTS}, 3) with T = len(stamps) = {len(stamps)}, "
+            f"got {joints.shape}")
+    return stamps, joints
+
+
+def _resample(stamps: np.ndarray, joints: np.ndarray, params: PrimitiveParams, size: int | None = None,
+              start: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Seen frames (sorted, unique stamps) -> (N, 22, 3) on a uniform grid in data time from `start` (default the
+    first stamp; N = size, default up to the last stamp), linear between frames at most max_gap_s apart, NaN across
+    longer gaps and outside the frames; and the grid step in seconds."""
+    dt = 1.0 / params.resample_hz
+    if size is None:
+        size = math.floor((stamps[-1] - stamps[0]) / dt + 1e-9) + 1 if len(stamps) else 0
+    out = np.full((size, HUMANML3D_NUM_JOINTS, 3), np.nan)
+    if len(stamps) == 0 or size == 0:
+        return out, dt
+    first = float(start[0]) if start is not None and len(start) else float(stamps[0])
+    times = first + dt * np.arange(size)
+    right = np.clip(np.searchsorted(stamps, times - 1e-9, side="left"), 0, len(stamps) - 1)
+    exact = np.abs(stamps[right] - times) < 1e-9
+    left = np.where(exact, right, np.clip(right - 1, 0, None))
+    gap = stamps[right] - stamps[left]
+    weight = np.where(gap > 0, (times - stamps[left]) / np.where(gap > 0, gap, 1.0), 0.0)
+    inside = (times >= stamps[0] - 1e-9) & (times <= stamps[-1] + 1e-9) & (gap <= params.max_gap_s) & (
+        exact | (gap > 0))
+    out[inside] = (joints[left] * (1.0 - weight)[:, None, None] + joints[right] * weight[:, None, None])[inside]
+    return out, dt
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) index ranges of the True runs of a boolean array."""
+    padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def _least_squares_slope(times: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Slope of a straight line fitted to values (N, ...) over times (N,), per trailing component."""
+    centred = times - times.mean()
+    return np.tensordot(centred, values - values.mean(axis=0), axes=(0, 0)) / np.sum(centred * centred)
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Angle between vectors (..., 3), degrees."""
+    cos = np.sum(a * b, axis=-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def _elevation_deg(vector: np.ndarray) -> np.ndarray:
+    """Angle of vectors (..., 3) above the horizontal plane, degrees (-90: straight down)."""
+    return np.degrees(np.arcsin(np.clip(vector[..., 1] / np.linalg.norm(vector, axis=-1), -1.0, 1.0)))
+
+
+class _Window:
+    """The analysis of one resampled window: per-frame features, then one method per group of primitives."""
+
+    def __init__(self, grid: np.ndarray, dt: float, params: PrimitiveParams, camera_centred: bool,
+                 details: dict[str, float | str]):
+        self.p, self.dt, self.camera_centred, self.details = params, dt, camera_centred, details
+        self.seen = np.all(np.isfinite(grid[:, BODY_JOINTS]), axis=(1, 2))  # (N,)
+        self.j = grid[self.seen]  # (M, 22, 3) seen frames only; self.t their times from the window start
+        self.t = np.flatnonzero(self.seen) * dt  # (M,) seconds
+        self.grid_index = np.flatnonzero(self.seen)  # of each seen frame: gaps break velocities and runs
+        j = self.j
+        thigh = np.linalg.norm(j[:, [L_KNEE, R_KNEE]] - j[:, [L_HIP, R_HIP]], axis=-1)  # (M, 2)
+        shin = np.linalg.norm(j[:, [L_ANKLE, R_ANKLE]] - j[:, [L_KNEE, R_KNEE]], axis=-1)
+        self.leg = float(np.median(thigh + shin))  # metres; the body size every posture is measured in
+        if not self.leg > 0.05:
+            raise PrimitiveInputError(f"joints: leg length (hip-knee-ankle) is {self.leg:.3f} m, not a body")
+        self.thigh = thigh
+        arms = [np.linalg.norm(j[:, e] - j[:, s], axis=-1) + np.linalg.norm(j[:, w] - j[:, e], axis=-1)
+                for s, e, w in ARM_JOINTS.values()]
+        # Both forearms unseen all window: the usual arm / leg ratio (0.64 on the HumanML3D skeleton).
+        self.arm = float(np.nanmedian(np.stack(arms))) if np.any(np.isfinite(arms)) else 0.64 * self.leg
+        self.floor = self._floor()  # (M,) metres, y of the floor under the person
+        self.posture_scores = self._posture_scores()  # (M, len(POSTURES))
+        best = np.argmax(self.posture_scores, axis=1)
+        self.posture = np.where(self.posture_scores[np.arange(len(best)), best] >= 0.5, best, -1)  # (M,) or -1
+        self.labels: dict[str, float] = {}
+        details.update(leg_length_m=round(self.leg, 3), arm_length_m=round(self.arm, 3))
+
+    # -------------------------------------------------------------------------------------------- per frame
+    def _floor(self) -> np.ndarray:
+        lowest = np.full(len(self.seen), np.inf)
+        lowest[self.seen] = np.nanmin(self.j[:, :, 1], axis=1)
+        half = max(1, round(self.p.floor_window_s / 2 / self.dt))
+        padded = np.pad(lowest, half, constant_values=np.inf)
+        rolling = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1).min(axis=1)
+        return rolling[self.seen]
+
+    def _posture_scores(self) -> np.ndarray:
+        p, j, leg = self.p, self.j, self.leg
+        up = np.array([0.0, 1.0, 0.0])
+        spine = j[:, NECK] - j[:, PELVIS]
+        tilt = _angle_deg(spine, up)
+        across = (j[:, L_HIP] - j[:, R_HIP]) + (j[:, 16] - j[:, 17])  # towards the person's left
+        chest = np.cross(across, spine)  # the way the chest faces (SMPL: left +x, up +y -> forward +z)
+        chest /= np.linalg.norm(chest, axis=-1, keepdims=True)
+        self.chest = chest
+        self.tilt = tilt
+        # Pointing is judged on an upright torso: lying, the arms at the sides are also straight and horizontal.
+        self.upright_torso = ramp(tilt, p.upright_tilt_deg)
+        height = (j[:, :, 1] - self.floor[:, None]) / leg  # (M, 22) x L above the floor
+        pelvis_h = height[:, PELVIS]
+        knee_h = height[:, [L_KNEE, R_KNEE]]
+        low_knee = np.argmin(knee_h, axis=1)
+        rows = np.arange(len(j))
+        hip_over_knee = (height[:, [L_HIP, R_HIP]][rows, low_knee] - knee_h[rows, low_knee]) * leg / np.maximum(
+            self.thigh[rows, low_knee], 1e-6)
+        thigh_elevation = np.abs(_elevation_deg(j[:, [L_KNEE, R_KNEE]] - j[:, [L_HIP, R_HIP]])).mean(axis=1)
+        ankles = j[:, [L_ANKLE, R_ANKLE]].mean(axis=1)
+        offset = np.linalg.norm((j[:, PELVIS] - ankles)[:, [0, 2]], axis=1) / leg
+
+        horizontal = ramp(tilt, p.lying_tilt_deg)
+        low = ramp(pelvis_h, p.lying_pelvis_height)
+        down = ramp(-chest[:, 1], p.facing_down)
+        upright = ramp(tilt, p.upright_tilt_deg)
+        knee_down = ramp(knee_h.min(axis=1), p.kneeling_knee_height)
+        scores = {
+            "standing": np.minimum(ramp(pelvis_h, p.standing_pelvis_height), upright),
+            "sitting": np.minimum.reduce([upright, ramp(pelvis_h, p.seated_pelvis_height),
+                                          ramp(thigh_elevation, p.sitting_thigh_elevation_deg),
+                                          ramp(offset, p.sitting_pelvis_offset), 1.0 - knee_down
+                                          * ramp(hip_over_knee, p.kneeling_hip_over_knee)]),
+            "squatting": np.minimum.reduce([upright, ramp(pelvis_h, p.squat_pelvis_height),
+                                            ramp(offset, p.squat_pelvis_offset),
+                                            ramp(knee_h.min(axis=1), p.squat_knee_height)]),
+            "kneeling": np.minimum.reduce([upright, knee_down, ramp(hip_over_knee, p.kneeling_hip_over_knee)]),
+            "lying": np.minimum.reduce([horizontal, low, 1.0 - down]),
+            "prone": np.minimum.reduce([horizontal, low, down]),
+        }
+        return np.stack([scores[name] for name in POSTURES], axis=1)
+
+    def _velocity(self, values: np.ndarray) -> np.ndarray:
+        """d values / dt (M,) by central differences over velocity_span_s within unbroken stretches of seen
+        frames; NaN where the span does not fit."""
+        half = max(1, round(self.p.velocity_span_s / 2 / self.dt))
+        out = np.full(values.shape, np.nan)
+        breaks = np.flatnonzero(np.diff(self.grid_index) != 1) + 1
+        for start, stop in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [len(values)]])):
+            lo, hi = start + half, stop - half
+            if hi > lo:
+                out[lo:hi] = (values[lo + half:hi + half] - values[lo - half:hi - half]) / (2 * half * self.dt)
+        return out
+
+    def _stretches(self, mask: np.ndarray) -> list[tuple[int, int]]:
+        """[start, stop) ranges of seen frames (M,) where mask holds without a break in time."""
+        on_grid = np.zeros(len(self.seen), dtype=bool)
+        on_grid[self.grid_index] = mask
+        return [(int(np.searchsorted(self.grid_index, a)), int(np.searchsorted(self.grid_index, b)))
+                for a, b in _runs(on_grid)]
+
+    # ------------------------------------------------------------------------------------------- primitives
+    def result(self) -> PrimitiveResult:
+        self._postures()
+        self._locomotion()
+        self._turning()
+        self._arms()
+        self._jumping()
+        self._falling()
+        if "walking" in self.labels or "running" in self.labels:
+            self.labels.pop("standing", None)  # implied by walking / running; keeps the label list to the point
+        ranked = sorted(self.labels.items(), key=lambda item: (-item[1], item[0]))
+        return PrimitiveResult(tuple(name for name, _ in ranked), tuple(round(float(s), 3) for _, s in ranked),
+                               self._sentence(), True, self.details)
+
+    def _add(self, label: str, score: float) -> None:
+        if score >= 0.5:
+            self.labels[label] = float(score)
+
+    def _postures(self) -> None:
+        self.posture_order: list[str] = []  # reported postures in the order they first appear
+        first_seen = {}
+        for k, name in enumerate(POSTURES):
+            held = self.posture == k
+            fraction = held.mean()
+            if not held.any():
+                continue
+            score = min(float(self.posture_scores[held, k].mean()), float(ramp(fraction, self.p.posture_fraction)))
+            if score >= 0.5:
+                self._add(name, score)
+                first_seen[name] = int(np.argmax(held))
+        self.posture_order = sorted(first_seen, key=first_seen.get)
+        end = self.t >= self.t[-1] - self.p.fall_end_s
+        end_postures = self.posture[end]
+        known = end_postures[end_postures >= 0]
+        self.details["posture_end"] = POSTURES[int(np.bincount(known).argmax())] if known.size else "unknown"
+
+    def _locomotion(self) -> None:
+        p = self.p
+        pelvis = self.j[:, PELVIS]
+        speed = float(np.linalg.norm(_least_squares_slope(self.t, pelvis[:, [0, 2]])))
+        self._add("still", 1.0 - float(ramp(speed, p.moving_speed)))
+        # Walking and running are judged on the upright frames only: a fall or a crawl also moves the pelvis.
+        self.upright = self.posture_scores[:, POSTURES.index("standing")] >= 0.5
+        velocity = (_least_squares_slope(self.t[self.upright], pelvis[self.upright][:, [0, 2]])
+                    if self.upright.sum() >= 2 else np.zeros(2))  # (vx, vz) m/s
+        speed = float(np.linalg.norm(velocity))
+        upright = float(ramp(self.upright.mean(), p.upright_fraction))
+        moving = min(float(ramp(speed, p.moving_speed)), upright)
+        running = min(float(ramp(speed, p.running_speed)), upright)
+        self._add("walking", min(moving, 1.0 - running))
+        self._add("running", running)
+        # heading: 0 = along -z (away from the camera, into the scene), +90 = +x (the camera's right)
+        self.details.update(speed_mps=round(speed, 3),
+                            heading_deg=round(math.degrees(math.atan2(velocity[0], -velocity[1])), 1))
+        if not self.camera_centred:
+            self.details["radial_speed_mps"] = "not judged: no camera in this frame"
+            return
+        distance = np.linalg.norm(pelvis[:, [0, 2]], axis=1)
+        radial = float(_least_squares_slope(self.t, distance))
+        self.details["radial_speed_mps"] = round(radial, 3)
+        # Only for locomotion: a fall or a lean towards the camera is not "approaching" it.
+        self._add("approaching_camera", min(moving, float(ramp(-radial, p.radial_speed))))
+        self._add("leaving_camera", min(moving, float(ramp(radial, p.radial_speed))))
+
+    def _turning(self) -> None:
+        upright = self.tilt < 45.0  # the chest's horizontal direction is meaningless when lying
+        if upright.sum() < 2:
+            return
+        yaw = np.unwrap(np.arctan2(self.chest[upright, 0], self.chest[upright, 2]))
+        t = self.t[upright]
+        start = yaw[t <= t[0] + self.p.turn_average_s].mean()
+        end = yaw[t >= t[-1] - self.p.turn_average_s].mean()
+        turn = math.degrees(end - start)  # + towards the person's left (counter-clockwise seen from above)
+        self.details["turn_deg"] = round(turn, 1)
+        self._add("turning_left", float(ramp(turn, self.p.turn_deg)))
+        self._add("turning_right", float(ramp(-turn, self.p.turn_deg)))
+
+    def _held(self, frame_scores: np.ndarray, min_s: float, contiguous: bool = False) -> float:
+        """Window score of a state with per-frame scores: the mean over the frames it holds, if it holds for
+        min_s (in total, or in one unbroken stretch), else 0."""
+        held = frame_scores >= 0.5
+        if contiguous:
+            longest = max((b - a for a, b in self._stretches(held)), default=0)
+            enough = longest * self.dt >= min_s - 1e-9
+        else:
+            enough = held.sum() * self.dt >= min_s - 1e-9
+        return float(frame_scores[held].mean()) if enough else 0.0
+
+    def _arms(self) -> None:
+        p, j, arm = self.p, self.j, self.arm
+        raised, overhead = {}, {}
+        for side, (s, e, w) in ARM_JOINTS.items():
+            shoulder_to_wrist = j[:, w] - j[:, s]
+            elevation = _elevation_deg(shoulder_to_wrist)
+            raised[side] = ramp(shoulder_to_wrist[:, 1] / arm, p.raised_wrist_over_shoulder)
+            overhead[side] = np.minimum(ramp((j[:, w, 1] - j[:, HEAD, 1]) / arm, p.overhead_wrist_over_head),
+                                        ramp(elevation, p.overhead_elevation_deg))
+            pointing = np.minimum.reduce([self.upright_torso, ramp(_angle_deg(j[:, s] - j[:, e], j[:, w] - j[:, e]),
+                                               p.pointing_elbow_deg),
+                                          ramp(elevation, p.pointing_elevation_low_deg),
+                                          ramp(elevation, p.pointing_elevation_high_deg)])
+            self._add(f"pointing_{side}_arm", self._held(pointing, p.pointing_min_s, contiguous=True))
+            self._waving(side, s, e, w)
+        both = self._held(np.minimum(raised["left"], raised["right"]), p.raised_min_s)
+        if both >= 0.5:
+            self._add("both_arms_raised", both)
+        else:
+            for side in SIDES:
+                self._add(f"{side}_arm_raised", self._held(raised[side], p.raised_min_s))
+        scores = {side: self._held(overhead[side], p.overhead_min_s) for side in SIDES}
+        self._add("arm_overhead", max(scores.values()))
+        sides = [side for side in SIDES if scores[side] >= 0.5]
+        if sides:
+            self.details["overhead_side"] = "both" if len(sides) == 2 else sides[0]
+
+    def _waving(self, side: str, s: int, e: int, w: int) -> None:
+        p, j = self.p, self.j
+        hand_up = ((j[:, w, 1] - j[:, s, 1]) / self.arm > p.wave_hand_up) & (j[:, w, 1] > j[:, e, 1])
+        stretch = max(self._stretches(hand_up), key=lambda run: run[1] - run[0], default=(0, 0))
+        n = stretch[1] - stretch[0]
+        if n * self.dt < p.wave_min_s:
+            return
+        t = self.t[stretch[0]:stretch[1]]
+        relative = j[stretch[0]:stretch[1], w] - j[stretch[0]:stretch[1], s]  # the wrist about the shoulder
+        relative = relative - relative.mean(axis=0) - np.outer(t - t.mean(), _least_squares_slope(t, relative))
+        main_direction = np.linalg.svd(relative, full_matrices=False)[2][0]
+        signal = relative @ main_direction  # (n,) metres along the wrist's main direction of motion
+        n_fft = max(512, 1 << math.ceil(math.log2(4 * n)))  # zero padding: ~0.04 Hz bins at 20 Hz
+        spectrum = np.abs(np.fft.rfft(signal * np.hanning(n), n_fft))
+        freqs = np.fft.rfftfreq(n_fft, self.dt)
+        band = (freqs >= p.wave_band_hz[0]) & (freqs <= p.wave_band_hz[1])
+        if not band.any():
+            return
+        frequency = float(freqs[band][np.argmax(spectrum[band])])
+        # Share of the motion one sinusoid at that frequency explains: high for a wave, low for noise or jerks.
+        basis = np.stack([np.sin(2 * np.pi * frequency * t), np.cos(2 * np.pi * frequency * t), np.ones(n)], 1)
+        fitted = basis @ np.linalg.lstsq(basis, signal, rcond=None)[0]
+        periodicity = 1.0 - float(np.sum((signal - fitted) ** 2) / max(np.sum(signal ** 2), 1e-12))
+        amplitude = float(signal.std()) / self.arm
+        cycles = frequency * n * self.dt
+        score = min(float(ramp(amplitude, p.wave_amplitude)), float(ramp(periodicity, p.wave_periodicity)),
+                    float(ramp(cycles, p.wave_cycles)))
+        if score >= 0.5:
+            self._add(f"waving_{side}_hand", score)
+            self.details[f"wave_hz_{side}"] = round(frequency, 2)
+
+    def _jumping(self) -> None:
+        p, leg = self.p, self.leg
+        if not self.upright.any():
+            return
+        height = self.j[:, :, 1] - self.floor[:, None]  # metres above the floor
+        clearance = height[:, [L_ANKLE, R_ANKLE, L_FOOT, R_FOOT]].min(axis=1) / leg
+        rise = (height[:, PELVIS] - np.median(height[self.upright, PELVIS])) / leg
+        airborne = np.minimum(ramp(clearance, p.jump_foot_clearance), ramp(rise, p.jump_pelvis_rise))
+        score = self._held(airborne, p.jump_min_s, contiguous=True)
+        if score >= 0.5:
+            self._add("jumping", score)
+            self.details["jump_height_m"] = round(float(np.max(rise) * leg), 3)
+
+    def _falling(self) -> None:
+        p = self.p
+        pelvis_y = self.j[:, PELVIS, 1]
+        down_speed = -self._velocity(pelvis_y)
+        if not np.any(np.isfinite(down_speed)):
+            return
+        peak = int(np.nanargmax(down_speed))
+        end = self.t >= self.t[-1] - p.fall_end_s
+        drop = (pelvis_y[:peak + 1].max() - np.median(pelvis_y[end])) / self.leg
+        lying = np.isin(self.posture[end], [POSTURES.index("lying"), POSTURES.index("prone")]).mean()
+        score = min(float(ramp(down_speed[peak], p.fall_down_speed)), float(ramp(drop, p.fall_drop)),
+                    float(ramp(lying, p.fall_end_lying)))
+        if score >= 0.5:
+            self._add("falling", score)
+            self.details.update(fall_speed_mps=round(float(down_speed[peak]), 2),
+                                fall_drop_m=round(float(drop * self.leg), 2))
+
+    # ----------------------------------------------------------------------------------------------- sentence
+    def _sentence(self) -> str:
+        labels, d = self.labels, self.details
+        postures = [name for name in self.posture_order if name in labels]
+        if "falling" in labels:
+            main = f"falling and ending up {POSTURE_WORDS[str(d['posture_end'])]}"
+        elif "walking" in labels or "running" in labels:
+            gait = "running" if "running" in labels else "walking"
+            main = f"{gait}{self._direction()} at {float(d['speed_mps']):.1f} m/s"
+        elif postures:
+            main = ", then ".join(POSTURE_WORDS[name] for name in postures)
+            if "still" in labels and postures == ["standing"]:
+                main = "standing still"
+        else:
+            main = "in an unclear posture" if "still" in labels else "moving in an unclear way"
+        parts = [f"one person {main}"]
+        if "jumping" in labels:
+            parts.append(f"jumping about {float(d['jump_height_m']):.2f} m high")
+        for side in ("left", "right"):
+            if f"turning_{side}" in labels:
+                parts.append(f"turning {side} by {abs(float(d['turn_deg'])):.0f} degrees")
+        parts.extend(self._arm_phrases())
+        return ", ".join(parts)
+
+    def _direction(self) -> str:
+        if "approaching_camera" in self.labels:
+            return " towards the camera"
+        if "leaving_camera" in self.labels:
+            return " away from the camera"
+        if self.camera_centred:
+            return " across the view to the image's " + ("right" if float(self.details["heading_deg"]) > 0
+                                                          else "left")
+        return ""
+
+    def _arm_phrases(self) -> list[str]:
+        labels, d = self.labels, self.details
+        phrases = []
+        waving = [side for side in SIDES if f"waving_{side}_hand" in labels]
+        for side in waving:
+            phrases.append(f"{side} hand waving at {float(d[f'wave_hz_{side}']):.1f} Hz")
+        if "arm_overhead" in labels:
+            side = str(d["overhead_side"])
+            phrases.append("both arms overhead" if side == "both" else f"{side} arm overhead")
+        elif "both_arms_raised" in labels and len(waving) < 2:
+            phrases.append("both arms raised")
+        else:
+            phrases.extend(f"{side} arm raised" for side in SIDES
+                           if f"{side}_arm_raised" in labels and side not in waving)
+        phrases.extend(f"pointing with the {side} arm" for side in SIDES if f"pointing_{side}_arm" in labels)
+        return phrases
