@@ -99,6 +99,74 @@ def format_frames_summary(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# -------------------------------------------------------------------------------------------------------- run
+def _cmd_run(args: argparse.Namespace) -> int:
+    import time
+
+    from motionllm_ros.behavior.describer import PrimitivesDescriber
+    from motionllm_ros.engine import EngineParams, StreamingEngine
+    from motionllm_ros.perception.pipeline import PerceptionPipeline, perception_params
+    from motionllm_ros.perception.smpl import load_smpl_model
+    from motionllm_ros.sources import open_source
+
+    overrides = {"pose.model": args.pose_model, "smpl.model": args.smpl_model, "input.bag_topic": args.topic}
+    if args.live:
+        overrides["engine.lossless"] = False
+    elif not args.input.isdigit():
+        overrides["engine.lossless"] = True  # files are replayed whole; a camera is live
+    config = _config_from_args(args, **overrides)
+    if not config.pose.model:
+        raise config_mod.ConfigError("no pose model: give --pose-model PATH (or -p pose.model=PATH)")
+    if args.model:
+        raise config_mod.ConfigError("--model: MotionLLM checkpoints are not supported yet; without --model the "
+                                     "kinematic behaviour primitives describe each window")
+    smpl = load_smpl_model(config.smpl.model) if config.smpl.model else None
+    source = open_source(args.input, topic=config.input.bag_topic or None)
+    params = EngineParams(window_s=config.window.length_s, stride_s=config.window.stride_s,
+                          lossless=config.engine.lossless, frame_queue=config.engine.frame_queue,
+                          window_queue=config.engine.window_queue, history=config.engine.history)
+    out = open(args.out, "w") if args.out else None
+
+    def publish(d) -> None:
+        track = "-" if d.track_id is None else d.track_id
+        print(f"[{d.window_start:10.3f} .. {d.window_end:10.3f}] track {track} ({d.num_valid}/{d.num_frames} frames) "
+              f"{d.text}  [{', '.join(f'{l} {s:.2f}' for l, s in zip(d.labels, d.scores))}]", flush=True)
+        if out is not None:
+            out.write(json.dumps(description_record(d, args.input)) + "\n")
+            out.flush()
+
+    with PerceptionPipeline(config.pose.model, smpl, perception_params(config)) as pipeline:
+        engine = StreamingEngine(pipeline, PrimitivesDescriber(), params, on_result=publish)
+        try:
+            first_stamp = first_wall = None
+            for frame in progress(source, source.info.expected_frames, "run", args.limit):
+                if args.live and not args.input.isdigit():
+                    # Replay a recording at its recorded rate so that the live drop policy sees real timing.
+                    first_stamp = frame.stamp if first_stamp is None else first_stamp
+                    first_wall = time.monotonic() if first_wall is None else first_wall
+                    time.sleep(max(0.0, (frame.stamp - first_stamp) - (time.monotonic() - first_wall)))
+                engine.submit(frame)
+        finally:
+            engine.close()
+            if out is not None:
+                out.close()
+    stats = engine.stats()
+    print(f"frames {stats.get('submitted', 0)} submitted, {stats.get('processed', 0)} processed, "
+          f"{stats.get('dropped_frames', 0)} dropped; windows {stats.get('windows', 0)}, described "
+          f"{stats.get('described', 0)}, dropped {stats.get('dropped_windows', 0)}; errors "
+          f"{ {k: v for k, v in stats.items() if k.startswith('errors.')} or 0}; skipped by the source "
+          f"{dict(source.skipped.counts) or 0}")
+    return 0
+
+
+def description_record(d, input_name: str) -> dict[str, Any]:
+    """One JSONL line of `motionllm run`: a BehaviorDescription plus where it came from."""
+    return {"input": input_name, "window_start": d.window_start, "window_end": d.window_end, "frame_id": d.frame_id,
+            "track_id": d.track_id, "num_frames": d.num_frames, "num_valid": d.num_valid, "description": d.text,
+            "labels": list(d.labels), "scores": list(d.scores), "confidence": d.confidence, "model_id": d.model_id,
+            "latency_s": d.latency_s, "details": d.details}
+
+
 # ------------------------------------------------------------------------------------------------------- pose
 def _cmd_pose(args: argparse.Namespace) -> int:
     import numpy as np
@@ -323,6 +391,23 @@ def build_parser() -> argparse.ArgumentParser:
     frames.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     _add_config_flags(frames)
     frames.set_defaults(handler=_cmd_frames)
+
+    run = commands.add_parser(
+        "run", help="describe what the person in a video, bag or camera is doing, window by window",
+        description="Drives the same streaming engine as the ROS node over INPUT and prints one description per "
+                    "window (window.length_s, every window.stride_s of data time). Files are processed losslessly "
+                    "(every frame, deterministic); --live replays at the recorded rate with the live drop policy.")
+    run.add_argument("input", metavar="INPUT", help="video file, rosbag2 recording or camera index")
+    run.add_argument("--pose-model", metavar="PATH", help="MediaPipe pose_landmarker .task (pose.model)")
+    run.add_argument("--smpl-model", metavar="PATH", help="SMPL .pkl/.npz (smpl.model)")
+    run.add_argument("--model", metavar="DIR", help="MotionLLM checkpoint directory (not supported yet)")
+    run.add_argument("--topic", help="image topic of a rosbag2 recording")
+    run.add_argument("--out", metavar="OUT.jsonl", help="also write one JSON object per description")
+    run.add_argument("--live", action="store_true", help="replay at the recorded rate, dropping what the engine "
+                                                         "cannot keep up with (what a robot would have seen)")
+    run.add_argument("--limit", type=int, help="stop after this many frames")
+    _add_config_flags(run)
+    run.set_defaults(handler=_cmd_run)
 
     pose = commands.add_parser(
         "pose", help="online SMPL fit of the target person of a video or bag, written to an .npz",

@@ -101,6 +101,24 @@ class MotionConfig:
 
 
 @dataclass(frozen=True)
+class WindowConfig:
+    length_s: float = _param(4.0, "Seconds of data time described together.", min=0.5, max=60.0)
+    stride_s: float = _param(1.0, "Seconds of data time between two descriptions (<= length_s).", min=0.1, max=60.0)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    lossless: bool = _param(
+        False, "false (live): bounded queues keep the newest frames and drop the oldest, counted; true: every frame "
+        "is processed and the producer waits (offline replay). `motionllm run` on files uses lossless unless --live.")
+    frame_queue: int = _param(2, "Frames waiting for perception; small so that what is processed is recent.",
+                              min=1, max=1000)
+    window_queue: int = _param(2, "Windows waiting for the model.", min=1, max=100)
+    history: int = _param(600, "Descriptions kept for queries (600 = 10 minutes at a 1 s stride).", min=1,
+                          max=100000)
+
+
+@dataclass(frozen=True)
 class Config:
     device: str = _param("auto", "Where the models run: 'auto' (CUDA when available), 'cpu' or 'cuda'.",
                          choices=("auto", "cpu", "cuda"))
@@ -110,6 +128,8 @@ class Config:
     smpl: SmplConfig = field(default_factory=SmplConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
     motion: MotionConfig = field(default_factory=MotionConfig)
+    window: WindowConfig = field(default_factory=WindowConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
     def flat(self) -> dict[str, Any]:
         """Dotted parameter name -> value, in declaration order."""

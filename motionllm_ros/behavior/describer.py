@@ -1,0 +1,26 @@
+"""Window describers for the streaming engine: the kinematic primitives (no weights)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from motionllm_ros.behavior.primitives import PrimitiveParams, describe_motion
+from motionllm_ros.engine import Window
+
+MODEL_ID_PRIMITIVES = "primitives"  # BehaviorDescription.MODEL_ID_PRIMITIVES
+
+
+class PrimitivesDescriber:
+    """Labels and a plain sentence from the window's joints: what the node says when no MotionLLM is configured."""
+
+    model_id = MODEL_ID_PRIMITIVES
+
+    def __init__(self, params: PrimitiveParams | None = None):
+        self.params = params or PrimitiveParams()
+
+    def __call__(self, window: Window) -> tuple[str, tuple[str, ...], tuple[float, ...], float, dict[str, Any]]:
+        stamps, joints = window.track_motion(unseen_as_nan=True)
+        if len(stamps) == 0:
+            return "nobody tracked in this window", (), (), 0.0, {"frames": 0}
+        result = describe_motion(stamps, joints, self.params)
+        return result.description, tuple(result.labels), tuple(result.scores), result.confidence, result.details

@@ -1,0 +1,150 @@
+"""The streaming engine with the real perception and the real primitives: windows, modes, drops and faults."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from motionllm_ros.behavior.describer import PrimitivesDescriber
+from motionllm_ros.engine import DropOldestQueue, EngineParams, StreamingEngine
+from motionllm_ros.perception.pipeline import PerceptionPipeline
+from motionllm_ros.sources import open_source
+from motionllm_ros.sources.base import Frame
+
+
+@pytest.fixture(scope="module")
+def dribble_frames(test_data):
+    return list(open_source(str(test_data / "video" / "dribble_single_person.mp4")))  # 40 frames, 0 .. 3.25 s
+
+
+def _run(pose_model_path, frames, params, perception_wrapper=None, describer=None):
+    results = []
+    with PerceptionPipeline(pose_model_path) as pipeline:
+        perception = perception_wrapper(pipeline) if perception_wrapper else pipeline
+        engine = StreamingEngine(perception, describer or PrimitivesDescriber(), params, on_result=results.append)
+        for frame in frames:
+            engine.submit(frame)
+        engine.close()
+    return results, engine
+
+
+class FailOn:
+    """Fault injection around a real stage: raises on the listed calls, delegates every other call."""
+
+    def __init__(self, stage, calls: set[int], method: str):
+        self.stage, self.calls, self.method, self.count = stage, calls, method, 0
+        self.model_id = getattr(stage, "model_id", None)
+
+    def _call(self, *args):
+        self.count += 1
+        if self.count in self.calls:
+            raise RuntimeError(f"injected failure on call {self.count}")
+        return getattr(self.stage, self.method)(*args) if self.method else self.stage(*args)
+
+    def process(self, *args):
+        return self._call(*args)
+
+    def __call__(self, *args):
+        return self._call(*args)
+
+
+def test_windows_follow_data_time_and_lossless_is_repeatable(pose_model_path, dribble_frames):
+    params = EngineParams(window_s=2.0, stride_s=0.5, lossless=True)
+    first, engine = _run(pose_model_path, dribble_frames, params)
+    # Cuts at first stamp + 2.0 s, then every 0.5 s of data time; the end of the stream flushes a last window.
+    assert [d.window_end for d in first] == pytest.approx([2.0, 2.5, 3.0, 3.25])
+    assert all(d.window_end - d.window_start == pytest.approx(2.0) for d in first)
+    assert engine.stats()["processed"] == 40 and engine.stats()["dropped_frames"] == 0
+    frames_in = [sum(d.window_start < f.stamp <= d.window_end for f in dribble_frames) for d in first]
+    assert [d.num_frames for d in first] == frames_in
+    assert all(d.model_id == "primitives" and d.text for d in first)
+    second, _ = _run(pose_model_path, dribble_frames, params)
+    assert [(d.text, d.labels, d.scores) for d in second] == [(d.text, d.labels, d.scores) for d in first]
+
+
+def test_a_failing_stage_is_survived_and_counted(pose_model_path, dribble_frames):
+    params = EngineParams(window_s=1.0, stride_s=0.5, lossless=True)
+    results, engine = _run(pose_model_path, dribble_frames, params,
+                           perception_wrapper=lambda p: FailOn(p, {10, 11}, "process"),
+                           describer=FailOn(PrimitivesDescriber(), {1}, ""))
+    stats = engine.stats()
+    assert stats["errors.perception"] == 2 and stats["processed"] == 38
+    assert stats["errors.model"] == 1
+    assert stats["described"] == stats["windows"] - 1 >= 4  # every window after the failure was described
+
+
+def test_live_mode_drops_the_oldest_and_accounts_for_every_frame(pose_model_path, dribble_frames):
+    class Slow:
+        def __init__(self, stage):
+            self.stage = stage
+
+        def process(self, rgb, stamp):
+            time.sleep(0.05)
+            return self.stage.process(rgb, stamp)
+
+    params = EngineParams(window_s=1.0, stride_s=0.5, lossless=False, frame_queue=2)
+    _, engine = _run(pose_model_path, dribble_frames, params, perception_wrapper=Slow)
+    stats = engine.stats()
+    assert stats["dropped_frames"] > 0
+    assert stats["submitted"] == stats["processed"] + stats["dropped_frames"] == 40
+
+
+def test_replay_going_back_in_time_restarts_windows(pose_model_path, dribble_frames):
+    params = EngineParams(window_s=1.0, stride_s=1.0, lossless=True)
+    results, engine = _run(pose_model_path, dribble_frames + dribble_frames, params)
+    ends = [d.window_end for d in results]
+    assert ends == sorted(ends[: len(ends) // 2]) * 2  # the second pass cuts the same windows again
+    assert engine.stats()["processed"] == 80
+
+
+def test_a_gap_longer_than_a_window_starts_over(pose_model_path, dribble_frames):
+    shifted = [Frame(f.stamp + 100.0, f.rgb, f.frame_id) for f in dribble_frames[:20]]
+    params = EngineParams(window_s=1.0, stride_s=0.5, lossless=True)
+    results, _ = _run(pose_model_path, dribble_frames[:20] + shifted, params)
+    ends = [d.window_end for d in results]
+    # The last windows before the gap still hold frames (up to 1.583 s + 1 s); none is cut inside the gap.
+    assert all(end <= 2.6 or end > 100.0 for end in ends)
+    assert min(end for end in ends if end > 100.0) == pytest.approx(101.0)
+
+
+def test_history_answers_lookback_queries(pose_model_path, dribble_frames):
+    params = EngineParams(window_s=1.0, stride_s=0.5, lossless=True, history=3)
+    results, engine = _run(pose_model_path, dribble_frames, params)
+    assert len(engine.history) == 3  # bounded
+    recent = engine.recent(0.5)
+    assert [d.window_end for d in recent] == [d.window_end for d in results if d.window_end >= results[-1].window_end
+                                              - 0.5]
+
+
+def test_drop_oldest_queue():
+    live = DropOldestQueue(2, lossless=False)
+    for i in range(5):
+        live.put(i)
+    assert live.dropped == 3 and [live.get(), live.get()] == [3, 4]
+    lossless = DropOldestQueue(1, lossless=True)
+    lossless.put("a")
+    waited = threading.Event()
+
+    def producer():
+        lossless.put("b")  # blocks until "a" is taken
+        waited.set()
+
+    thread = threading.Thread(target=producer)
+    thread.start()
+    assert not waited.wait(0.1)
+    assert lossless.get() == "a"
+    thread.join(1.0)
+    assert waited.is_set() and lossless.get() == "b" and lossless.dropped == 0
+    lossless.close()
+    assert lossless.get() is None
+    with pytest.raises(ValueError):
+        DropOldestQueue(0, lossless=True)
+
+
+def test_params_are_validated():
+    with pytest.raises(ValueError, match="stride"):
+        EngineParams(window_s=1.0, stride_s=2.0)
+    assert np.isfinite(EngineParams().window_s)
