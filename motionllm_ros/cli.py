@@ -103,10 +103,7 @@ def format_frames_summary(s: dict[str, Any]) -> str:
 def _cmd_run(args: argparse.Namespace) -> int:
     import time
 
-    from motionllm_ros.behavior.describer import PrimitivesDescriber
-    from motionllm_ros.engine import EngineParams, StreamingEngine
-    from motionllm_ros.perception.pipeline import PerceptionPipeline, perception_params
-    from motionllm_ros.perception.smpl import load_smpl_model
+    from motionllm_ros.runtime import build_engine, close_engine
     from motionllm_ros.sources import open_source
 
     overrides = {"pose.model": args.pose_model, "smpl.model": args.smpl_model, "input.bag_topic": args.topic}
@@ -120,12 +117,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.model:
         raise config_mod.ConfigError("--model: MotionLLM checkpoints are not supported yet; without --model the "
                                      "kinematic behaviour primitives describe each window")
-    smpl = load_smpl_model(config.smpl.model) if config.smpl.model else None
     source = open_source(args.input, topic=config.input.bag_topic or None)
-    params = EngineParams(window_s=config.window.length_s, stride_s=config.window.stride_s,
-                          lossless=config.engine.lossless, frame_queue=config.engine.frame_queue,
-                          window_queue=config.engine.window_queue, history=config.engine.history)
-    out = open(args.out, "w") if args.out else None
+    out = None  # opened once the models have loaded; publish() runs only after frames were submitted
 
     def publish(d) -> None:
         track = "-" if d.track_id is None else d.track_id
@@ -135,21 +128,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
             out.write(json.dumps(description_record(d, args.input)) + "\n")
             out.flush()
 
-    with PerceptionPipeline(config.pose.model, smpl, perception_params(config)) as pipeline:
-        engine = StreamingEngine(pipeline, PrimitivesDescriber(), params, on_result=publish)
-        try:
-            first_stamp = first_wall = None
-            for frame in progress(source, source.info.expected_frames, "run", args.limit):
-                if args.live and not args.input.isdigit():
-                    # Replay a recording at its recorded rate so that the live drop policy sees real timing.
-                    first_stamp = frame.stamp if first_stamp is None else first_stamp
-                    first_wall = time.monotonic() if first_wall is None else first_wall
-                    time.sleep(max(0.0, (frame.stamp - first_stamp) - (time.monotonic() - first_wall)))
-                engine.submit(frame)
-        finally:
-            engine.close()
-            if out is not None:
-                out.close()
+    engine = build_engine(config, on_result=publish)  # the same models and engine as the ROS node
+    try:
+        out = open(args.out, "w") if args.out else None
+        first_stamp = first_wall = None
+        for frame in progress(source, source.info.expected_frames, "run", args.limit):
+            if args.live and not args.input.isdigit():
+                # Replay a recording at its recorded rate so that the live drop policy sees real timing.
+                first_stamp = frame.stamp if first_stamp is None else first_stamp
+                first_wall = time.monotonic() if first_wall is None else first_wall
+                time.sleep(max(0.0, (frame.stamp - first_stamp) - (time.monotonic() - first_wall)))
+            engine.submit(frame)
+    finally:
+        close_engine(engine, flush=True)
+        if out is not None:
+            out.close()
     stats = engine.stats()
     print(f"frames {stats.get('submitted', 0)} submitted, {stats.get('processed', 0)} processed, "
           f"{stats.get('dropped_frames', 0)} dropped; windows {stats.get('windows', 0)}, described "
@@ -325,6 +318,8 @@ def _joints_at_20fps(pose, max_gap_s: float):
 
 # ------------------------------------------------------------------------------------------------------ bench
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.stage == "engine":
+        return _bench_engine(args)
     from motionllm_ros.perception.fit_bench import run_fit_benchmark
 
     result = run_fit_benchmark(n_frames=args.frames, seed=args.seed, baseline_frames=args.baseline_frames)
@@ -341,6 +336,30 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     print(f"| SMPLify-style (smplx + Adam) | {result['baseline_frames']} | {base['median_ms']:.1f} | "
           f"{base['p95_ms']:.1f} | {base['mean_error_m'] * 1e3:.3f} | {base['mean_iterations']:.0f} |")
     print(f"speed-up (median): {result['speedup_median']:.0f}x")
+    return 0
+
+
+def _bench_engine(args: argparse.Namespace) -> int:
+    from motionllm_ros.engine_bench import run_load_benchmark
+
+    if not args.input or not args.pose_model:
+        raise config_mod.ConfigError("bench engine needs --input CLIP and --pose-model PATH")
+    result = {"stage": "engine", "machine": machine_name(), "cpus": os.cpu_count(),
+              **run_load_benchmark(args.input, args.pose_model, seconds=args.seconds, overload=args.overload)}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"live engine on {result['machine']}: {result['clip']} offered at {result['offered_hz']:.0f} Hz = "
+          f"{result['overload']:g}x the measured {result['processing_ms_per_frame']:.1f} ms/frame, "
+          f"for {result['seconds']:g} s")
+    print(f"frames: {result['offered']} offered = {result['processed']} processed + {result['dropped_frames']} "
+          f"dropped (accounted: {result['accounted']}); windows {result['windows']}, described "
+          f"{result['described']}, dropped {result['dropped_windows']}")
+    print(f"RSS: {result['rss_mb_after_warmup']:.1f} MB after warm-up, peak {result['rss_mb_peak']:.1f} MB, growth "
+          f"{result['rss_growth_mb']:.1f} MB")
+    if result["latency_s_median"] is not None:
+        print(f"latency (last frame of a window -> description): median {result['latency_s_median'] * 1e3:.0f} ms, "
+              f"p95 {result['latency_s_p95'] * 1e3:.0f} ms, max {result['latency_s_max'] * 1e3:.0f} ms")
     return 0
 
 
@@ -440,12 +459,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser(
         "bench", help="measure a pipeline stage on this machine, with its same-run baseline",
         description="fit: per-frame time of the online SMPL fit (warm start, one core) on a synthetic motion, next "
-                    "to an SMPLify-style fit (smplx forward + Adam) run to the same error on the same targets.")
-    bench.add_argument("stage", choices=["fit"])
+                    "to an SMPLify-style fit (smplx forward + Adam) run to the same error on the same targets. "
+                    "engine: the live engine fed a clip, looped, at --overload times the rate it can process, for "
+                    "--seconds: drops, memory (RSS) and latency.")
+    bench.add_argument("stage", choices=["fit", "engine"])
     bench.add_argument("--frames", type=int, default=300, help="frames for our fitter (default 300)")
     bench.add_argument("--baseline-frames", type=int, default=30,
                        help="frames for the ~500x slower baseline (default 30)")
     bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--input", metavar="CLIP", help="engine: the video to offer")
+    bench.add_argument("--pose-model", metavar="PATH", help="engine: MediaPipe pose_landmarker .task")
+    bench.add_argument("--seconds", type=float, default=120.0, help="engine: how long to offer frames")
+    bench.add_argument("--overload", type=float, default=4.0, help="engine: offered rate / processing rate")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler=_cmd_bench)
 

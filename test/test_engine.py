@@ -148,3 +148,16 @@ def test_params_are_validated():
     with pytest.raises(ValueError, match="stride"):
         EngineParams(window_s=1.0, stride_s=2.0)
     assert np.isfinite(EngineParams().window_s)
+
+
+def test_load_benchmark_accounts_for_every_offered_frame(test_data, pose_model_path, capsys):
+    from motionllm_ros.cli import main
+
+    assert main(["bench", "engine", "--input", str(test_data / "video" / "street_walking_5frames.mp4"),
+                 "--pose-model", str(pose_model_path), "--seconds", "3", "--json"]) == 0
+    import json
+
+    result = json.loads(capsys.readouterr().out)
+    assert result["accounted"] and result["offered"] == result["processed"] + result["dropped_frames"]
+    assert result["dropped_frames"] > 0  # offered at 4x what it can process
+    assert result["rss_mb_series"] and result["rss_growth_mb"] >= 0
