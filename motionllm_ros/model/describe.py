@@ -1,0 +1,82 @@
+"""One clip in, one answer out: the path `motionllm describe` and the node share.
+
+frames -> 8 sampled frames -> video tower (per frame) -> projector -> official prompt -> KV-cached generation.
+Motion (HumanML3D features) goes through the VQ-VAE encoder and the motion projector when the model has them.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+
+from .checkpoint import MotionLlm
+from .errors import ModelError
+from .generate import GREEDY, GenerationResult, Generator, OnText, SamplingConfig
+from .motion_vqvae import MotionTokenizer, VqVaeConfig, load_motion_tokenizer
+from .prompt import motion_prompt, video_motion_prompt, video_prompt
+from .video_tower import VideoTower, preprocess_frames, sample_frame_indices
+
+DEFAULT_QUESTION = "What is the person doing in the video? Describe the motion."
+
+
+def load_video_tower(model: MotionLlm, device: str = "cpu") -> VideoTower:
+    if model.video_tower_dir is None:
+        raise ModelError(f"{model.directory}: the manifest names no video_tower (a CLIP vision model directory)")
+    tower = VideoTower(model.video_tower_dir, device=device)
+    if model.video_projector is not None:
+        projector_width = next(m for m in model.video_projector.modules() if isinstance(m, torch.nn.Linear)).in_features
+        if tower.hidden_size != projector_width:
+            raise ModelError(f"video tower {model.video_tower_dir}: width {tower.hidden_size}, "
+                             f"the video projector takes {projector_width}")
+    return tower
+
+
+def load_motion_tokenizer_for(model: MotionLlm) -> MotionTokenizer:
+    if model.motion_vqvae is None:
+        raise ModelError(f"{model.directory}: the manifest names no motion_vqvae")
+    spec = model.motion_vqvae
+    return load_motion_tokenizer(spec["checkpoint"], spec["mean"], spec["std"], VqVaeConfig(**spec["config"]))
+
+
+@torch.inference_mode()
+def video_embeddings(model: MotionLlm, tower: VideoTower, frames: list[np.ndarray], flip: bool = False) -> torch.Tensor:
+    """All frames of a clip -> (8 x patches, n_embd): the official 8-frame sampling, tower, projector (fp32)."""
+    if model.video_projector is None:
+        raise ModelError(f"{model.directory}: no video projector")
+    clip = [frames[i] for i in sample_frame_indices(len(frames))]
+    features = tower.encode_frames(preprocess_frames(clip, flip=flip)).float()  # (8, patches, hidden)
+    projector_device = next(model.video_projector.parameters()).device
+    return model.video_projector(features.reshape(-1, features.shape[-1]).to(projector_device))
+
+
+@torch.inference_mode()
+def motion_embeddings(model: MotionLlm, tokenizer: MotionTokenizer, features: np.ndarray) -> torch.Tensor:
+    """(T, 263) HumanML3D features at 20 fps -> (T // 4, n_embd)."""
+    if model.motion_projector is None:
+        raise ModelError(f"{model.directory}: no motion projector (MotionLLM never released one)")
+    latents = tokenizer.encode(features)
+    return model.motion_projector(latents.to(next(model.motion_projector.parameters()).device))
+
+
+def describe(
+    generator: Generator,
+    question: str = DEFAULT_QUESTION,
+    video: torch.Tensor | None = None,  # (N, n_embd) from video_embeddings
+    motion: torch.Tensor | None = None,  # (M, n_embd) from motion_embeddings
+    sampling: SamplingConfig = GREEDY,
+    on_text: OnText | None = None,
+    cancel: threading.Event | None = None,
+) -> GenerationResult:
+    """The answer for a window with video, motion or both, with the matching prompt."""
+    tokenizer = generator.model.tokenizer
+    if video is not None and motion is not None:
+        prompt, features = video_motion_prompt(tokenizer, question), {"video": video, "motion": motion}
+    elif video is not None:
+        prompt, features = video_prompt(tokenizer, question), {"video": video}
+    elif motion is not None:
+        prompt, features = motion_prompt(tokenizer, question), {"motion": motion}
+    else:
+        raise ModelError("nothing to describe: neither video nor motion embeddings were given")
+    return generator.generate(prompt, features, sampling, on_text, cancel)
