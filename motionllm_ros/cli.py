@@ -320,6 +320,8 @@ def _joints_at_20fps(pose, max_gap_s: float):
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.stage == "engine":
         return _bench_engine(args)
+    if args.stage == "llm":
+        return _cmd_bench_llm(args)
     from motionllm_ros.perception.fit_bench import run_fit_benchmark
 
     result = run_fit_benchmark(n_frames=args.frames, seed=args.seed, baseline_frames=args.baseline_frames)
@@ -375,6 +377,76 @@ def machine_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+# ------------------------------------------------------------------------------------------------------ model
+def _cmd_make_tiny(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from motionllm_ros.model.checkpoint import BENCH_LLM, TINY_LLM, make_tiny_checkpoint
+
+    out = make_tiny_checkpoint(Path(args.dir), seed=args.seed, llm=BENCH_LLM if args.bench_size else TINY_LLM)
+    print(f"random {'~114M-parameter' if args.bench_size else 'tiny'} MotionLLM checkpoint (RANDOM WEIGHTS: "
+          f"answers are meaningless) -> {out}")
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from motionllm_ros.model.convert import convert_release
+
+    out = convert_release(Path(args.lit_model), Path(args.lora), Path(args.video_projector), Path(args.tokenizer),
+                          Path(args.out), dtype=getattr(torch, args.dtype),
+                          video_tower=Path(args.video_tower) if args.video_tower else None)
+    print(f"converted model directory -> {out}")
+    return 0
+
+
+def _cmd_describe(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from motionllm_ros.model.checkpoint import load_model_dir
+    from motionllm_ros.model.describe import describe, load_video_tower, video_embeddings
+    from motionllm_ros.model.generate import GREEDY, OFFICIAL_SAMPLING, Generator
+    from motionllm_ros.sources import open_source
+
+    model = load_model_dir(Path(args.model), dtype=args.dtype)
+    tower = load_video_tower(model)
+    source = open_source(args.input, topic=args.topic)
+    frames = [frame.rgb for frame in progress(source, source.info.expected_frames, "read")]
+    video = video_embeddings(model, tower, frames, flip=args.flip)
+    sampling = OFFICIAL_SAMPLING if args.official_sampling else GREEDY
+
+    def stream(text: str) -> None:
+        print(f"\r{text}", end="", file=sys.stderr, flush=True)
+
+    result = describe(Generator(model), args.question, video=video, sampling=sampling,
+                      on_text=stream if sys.stderr.isatty() else None)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    if model.random_weights:
+        print("note: this checkpoint has RANDOM WEIGHTS; its answer is meaningless", file=sys.stderr)
+    print(result.answer)
+    return 0
+
+
+def _cmd_bench_llm(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from motionllm_ros.model.bench import bench_llm
+    from motionllm_ros.model.checkpoint import load_model_dir
+
+    if not args.model:
+        raise config_mod.ConfigError("bench llm needs --model DIR (e.g. from `motionllm make-tiny-checkpoint DIR "
+                                     "--bench-size`)")
+    model = load_model_dir(Path(args.model), dtype=args.dtype)
+    result = {"stage": "llm", "machine": machine_name(), "cpus": os.cpu_count(), "model": args.model,
+              **bench_llm(model, context=args.context, new_tokens=args.new_tokens)}
+    print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+    return 0
 
 
 # ----------------------------------------------------------------------------------------------------- params
@@ -461,8 +533,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="fit: per-frame time of the online SMPL fit (warm start, one core) on a synthetic motion, next "
                     "to an SMPLify-style fit (smplx forward + Adam) run to the same error on the same targets. "
                     "engine: the live engine fed a clip, looped, at --overload times the rate it can process, for "
-                    "--seconds: drops, memory (RSS) and latency.")
-    bench.add_argument("stage", choices=["fit", "engine"])
+                    "--seconds: drops, memory (RSS) and latency. llm: prefill and KV-cached decode next to the "
+                    "official no-cache loop, and the fraction of the memory-bandwidth bound reached.")
+    bench.add_argument("stage", choices=["fit", "engine", "llm"])
     bench.add_argument("--frames", type=int, default=300, help="frames for our fitter (default 300)")
     bench.add_argument("--baseline-frames", type=int, default=30,
                        help="frames for the ~500x slower baseline (default 30)")
@@ -471,8 +544,44 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--pose-model", metavar="PATH", help="engine: MediaPipe pose_landmarker .task")
     bench.add_argument("--seconds", type=float, default=120.0, help="engine: how long to offer frames")
     bench.add_argument("--overload", type=float, default=4.0, help="engine: offered rate / processing rate")
+    bench.add_argument("--model", metavar="DIR", help="llm: model directory")
+    bench.add_argument("--context", type=int, default=2200, help="llm: prompt length in tokens (default 2200)")
+    bench.add_argument("--new-tokens", type=int, default=64, help="llm: tokens to decode (default 64)")
+    bench.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler=_cmd_bench)
+
+    tiny = commands.add_parser("make-tiny-checkpoint", help="write a random tiny MotionLLM model directory",
+                               description="A random, untrained model in the same on-disk format as a converted "
+                                           "release (labelled random in its manifest): for tests and smoke runs.")
+    tiny.add_argument("dir", metavar="DIR")
+    tiny.add_argument("--seed", type=int, default=0)
+    tiny.add_argument("--bench-size", action="store_true", help="~114M parameters, for `motionllm bench llm`")
+    tiny.set_defaults(handler=_cmd_make_tiny)
+
+    convert = commands.add_parser("convert", help="official MotionLLM release -> one local model directory")
+    convert.add_argument("--lit-model", required=True, metavar="lit_model.pth", help="Vicuna-7B v1.5, lit-gpt format")
+    convert.add_argument("--lora", required=True, metavar="LORA.pth", help="MotionLLM's LoRA weights")
+    convert.add_argument("--video-projector", required=True, metavar="PROJ.pth", help="mlp2x_gelu video projector")
+    convert.add_argument("--tokenizer", required=True, metavar="tokenizer.model", help="Vicuna's SentencePiece model")
+    convert.add_argument("--video-tower", metavar="DIR", help="CLIP vision model directory (recorded, not copied)")
+    convert.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16", "float16"])
+    convert.add_argument("--out", required=True, metavar="DIR")
+    convert.set_defaults(handler=_cmd_convert)
+
+    describe = commands.add_parser("describe", help="one clip in, one MotionLLM answer out",
+                                   description="Samples 8 frames of INPUT as the official code does, encodes them, "
+                                               "and answers QUESTION with the model (greedy unless "
+                                               "--official-sampling).")
+    describe.add_argument("input", metavar="INPUT", help="video file or rosbag2 recording")
+    describe.add_argument("--model", required=True, metavar="DIR")
+    describe.add_argument("--question", default="What is the person doing in the video? Describe the motion.")
+    describe.add_argument("--topic", help="image topic of a rosbag2 recording")
+    describe.add_argument("--official-sampling", action="store_true", help="temperature 0.8, top-k 200")
+    describe.add_argument("--flip", action="store_true", help="mirror the frames, as the official preprocessing "
+                                                              "randomly does")
+    describe.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    describe.set_defaults(handler=_cmd_describe)
 
     params = commands.add_parser("params", help="list every parameter with its value, type and help")
     params.add_argument("--json", action="store_true")
@@ -503,7 +612,11 @@ def _usage_errors() -> tuple[type[Exception], ...]:
     from motionllm_ros.perception.smpl import SmplModelError
     from motionllm_ros.sources.base import SourceError
 
-    return SourceError, config_mod.ConfigError, MotionDataError, PoseModelError, SmplModelError
+    errors: tuple[type[Exception], ...] = (SourceError, config_mod.ConfigError, MotionDataError, PoseModelError,
+                                           SmplModelError)
+    if "motionllm_ros.model.errors" in sys.modules:  # only model commands import torch
+        errors += (sys.modules["motionllm_ros.model.errors"].ModelError,)
+    return errors
 
 
 if __name__ == "__main__":
