@@ -119,6 +119,21 @@ class EngineConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    dir: str = _param(
+        "", "MotionLLM model directory (from `motionllm convert`, or `motionllm make-tiny-checkpoint` for a random "
+        "test model). Empty: windows are described by the kinematic behaviour primitives only.")
+    question: str = _param("What is the person doing in the video? Describe the motion.",
+                           "The question asked about every window.")
+    sampling: str = _param("greedy", "greedy: repeatable answers (robots); official: the release's sampling "
+                                     "(temperature 0.8, top-k 200).", choices=("greedy", "official"))
+    max_new_tokens: int = _param(64, "Longest answer per window, in tokens (the release allows 200).", min=1,
+                                 max=1024)
+    dtype: str = _param("float32", "Weights' precision: float32 (CPU), bfloat16 / float16 (GPU).",
+                        choices=("float32", "bfloat16", "float16"))
+
+
+@dataclass(frozen=True)
 class Config:
     device: str = _param("auto", "Where the models run: 'auto' (CUDA when available), 'cpu' or 'cuda'.",
                          choices=("auto", "cpu", "cuda"))
@@ -130,6 +145,7 @@ class Config:
     motion: MotionConfig = field(default_factory=MotionConfig)
     window: WindowConfig = field(default_factory=WindowConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
 
     def flat(self) -> dict[str, Any]:
         """Dotted parameter name -> value, in declaration order."""

@@ -86,6 +86,7 @@ class PersonSample:
     track_id: int | None
     joints: np.ndarray  # (22, 3) metres, camera-centred, y up; NaN when not valid
     joint_seen: np.ndarray  # (22,) bool: placed from its own landmarks (see PersonFrame.joint_seen)
+    video: Any = None  # per-frame video features from the frame encoder, when it encoded this frame
 
 
 @dataclass(frozen=True)
@@ -158,8 +159,12 @@ class EngineParams:
 
 class StreamingEngine:
     def __init__(self, perception: Perception, describer: Describer, params: EngineParams | None = None,
-                 on_result: Callable[[Description], None] | None = None):
+                 on_result: Callable[[Description], None] | None = None,
+                 frame_encoder: Callable[[float, np.ndarray], Any] | None = None):
+        """`frame_encoder(stamp, rgb)` runs on the perception worker and returns the frame's video features, or None
+        for a frame it does not need: each frame is encoded once and reused by every window that samples it."""
         self.params = params or EngineParams()
+        self.frame_encoder = frame_encoder
         self.perception = perception
         self.describer = describer
         self.on_result = on_result
@@ -221,9 +226,10 @@ class StreamingEngine:
             frame, arrived = item
             try:
                 result = self.perception.process(frame.rgb, frame.stamp)
+                video = self.frame_encoder(frame.stamp, frame.rgb) if self.frame_encoder is not None else None
                 sample = PersonSample(frame.stamp, arrived, bool(result.valid), result.reason, result.track_id,
                                       np.asarray(result.joints, dtype=np.float64),
-                                      np.asarray(result.joint_seen, dtype=bool))
+                                      np.asarray(result.joint_seen, dtype=bool), video)
             except Exception:  # a stage failure must not stop the stream
                 LOG.exception("perception failed on the frame at stamp %.6f", frame.stamp)
                 self._count("errors.perception")

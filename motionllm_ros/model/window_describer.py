@@ -1,0 +1,105 @@
+"""MotionLLM as the engine's describer: per-frame video features cached on a data-time grid, motion from joints.
+
+The official model reads 8 frames spread over a clip. A window of `window_s` is described every `stride_s`; encoding
+8 frames per window would re-encode most of them window after window. Instead the frames are encoded as they arrive,
+but only the first frame at or after each point of a fixed data-time grid with period window_s / 8: every window
+then finds its 8 frames already encoded, and each encoded frame serves window_s / stride_s windows.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from motionllm_ros.behavior.describer import PrimitivesDescriber
+from motionllm_ros.engine import Window
+from motionllm_ros.perception import humanml3d
+
+from .checkpoint import MotionLlm, load_model_dir
+from .describe import DEFAULT_QUESTION, describe, load_motion_tokenizer_for, load_video_tower
+from .generate import GREEDY, Generator, SamplingConfig
+from .video_tower import FRAMES_PER_CLIP, preprocess_frames, sample_frame_indices
+
+
+class GridFrameEncoder:
+    """`(stamp, rgb) -> (patches, hidden) float32 tensor | None`: encodes the first frame at or after each grid point."""
+
+    def __init__(self, tower, period_s: float):
+        self.tower = tower
+        self.period_s = period_s
+        self.encoded = 0  # frames encoded so far: the video tower's work
+        self._next: float | None = None
+
+    def __call__(self, stamp: float, rgb: np.ndarray):
+        # A stamp far behind the next grid point is a replay restart: follow it.
+        if self._next is not None and self._next - self.period_s <= stamp < self._next:
+            return None
+        self._next = (math.floor(stamp / self.period_s) + 1) * self.period_s
+        self.encoded += 1
+        return self.tower.encode_frames(preprocess_frames([rgb]))[0].float().cpu()
+
+
+class ModelDescriber:
+    """Describes a window with MotionLLM; labels and scores always come from the kinematic primitives."""
+
+    def __init__(self, model_dir: str | Path, window_s: float, question: str = DEFAULT_QUESTION,
+                 sampling: SamplingConfig = GREEDY, dtype: str = "float32", device: str = "cpu"):
+        self.model: MotionLlm = load_model_dir(Path(model_dir), dtype=dtype, device=device)
+        self.tower = load_video_tower(self.model, device)
+        self.motion = load_motion_tokenizer_for(self.model) if self.model.motion_vqvae is not None else None
+        self.generator = Generator(self.model)
+        self.question = question
+        self.sampling = sampling
+        self.frame_encoder = GridFrameEncoder(self.tower, window_s / FRAMES_PER_CLIP)
+        self.primitives = PrimitivesDescriber()
+        self.cancel = threading.Event()  # set to stop a generation in progress (shutdown)
+        self.model_id = Path(model_dir).resolve().name + (" (random weights)" if self.model.random_weights else "")
+
+    @torch.inference_mode()
+    def __call__(self, window: Window) -> tuple[str, tuple[str, ...], tuple[float, ...], float, dict[str, Any]]:
+        _, labels, scores, _, details = self.primitives(window)
+        encoded = [s for s in window.samples if s.video is not None]
+        if not encoded:
+            return ("no encoded frame in this window", labels, scores, 0.0, details)
+        picked = torch.stack([encoded[i].video for i in sample_frame_indices(len(encoded))])  # (8, patches, hidden)
+        projector = self.model.video_projector
+        video = projector(picked.reshape(-1, picked.shape[-1]).to(next(projector.parameters()).device))
+        motion = self._motion(window)
+        result = describe(self.generator, self.question, video=video, motion=motion, sampling=self.sampling,
+                          cancel=self.cancel)
+        details = {**details, "frames_encoded_in_window": len(encoded), "motion_tokens": 0 if motion is None
+                   else int(motion.shape[0]), "stop_reason": result.stop_reason, "prompt_tokens": result.prompt_tokens}
+        # confidence 0: not estimated (the generator does not report token probabilities yet).
+        return result.answer, labels, scores, 0.0, details
+
+    def _motion(self, window: Window):
+        """HumanML3D features of the window's track -> motion embeddings; None when there is too little motion."""
+        if self.motion is None or self.model.motion_projector is None:
+            return None
+        stamps, joints = window.track_motion()
+        if len(stamps) < 2:
+            return None
+        _, at_20fps = humanml3d.resample(stamps, joints)
+        if len(at_20fps) < self.motion.config.downsampling + 1:
+            return None
+        latents = self.motion.encode(humanml3d.compute_features(at_20fps))
+        projector = self.model.motion_projector
+        return projector(latents.to(next(projector.parameters()).device))
+
+
+def describer_from_config(config) -> ModelDescriber:
+    """The model describer for a `Config` whose `model.dir` is set."""
+    import dataclasses
+
+    from .generate import OFFICIAL_SAMPLING
+
+    base = OFFICIAL_SAMPLING if config.model.sampling == "official" else GREEDY
+    sampling = dataclasses.replace(base, max_new_tokens=config.model.max_new_tokens)
+    device = "cuda" if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available()) else "cpu"
+    return ModelDescriber(config.model.dir, config.window.length_s, config.model.question, sampling,
+                          config.model.dtype, device)

@@ -1,0 +1,36 @@
+"""MotionLLM as the engine's describer: frames encoded once on a data-time grid, motion from the window's joints."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("transformers")
+
+from motionllm_ros.config import Config  # noqa: E402
+from motionllm_ros.engine import EngineParams, StreamingEngine  # noqa: E402
+from motionllm_ros.model.checkpoint import make_tiny_checkpoint  # noqa: E402
+from motionllm_ros.model.window_describer import describer_from_config  # noqa: E402
+from motionllm_ros.perception.pipeline import PerceptionPipeline  # noqa: E402
+from motionllm_ros.sources import open_source  # noqa: E402
+
+
+def test_windows_described_by_the_model_reuse_encoded_frames(tmp_path, test_data, pose_model_path):
+    model_dir = make_tiny_checkpoint(tmp_path / "tiny")
+    config = Config().replace({"model.dir": str(model_dir), "model.max_new_tokens": 4, "window.length_s": 2.0,
+                               "window.stride_s": 0.5})
+    describer = describer_from_config(config)
+    results = []
+    with PerceptionPipeline(pose_model_path) as pipeline:
+        engine = StreamingEngine(pipeline, describer, EngineParams(window_s=2.0, stride_s=0.5, lossless=True),
+                                 on_result=results.append, frame_encoder=describer.frame_encoder)
+        for frame in open_source(str(test_data / "video" / "dribble_single_person.mp4")):  # 12 fps, 0 .. 3.25 s
+            engine.submit(frame)
+        engine.close()
+    assert len(results) == 4 and "errors.model" not in engine.stats()
+    assert all(r.model_id == "tiny (random weights)" for r in results)
+    assert all(r.labels for r in results)  # the primitives still fill labels and scores
+    assert all(r.details["frames_encoded_in_window"] >= 8 for r in results)
+    assert all(r.details["motion_tokens"] > 0 for r in results)
+    # One encode per 0.25 s grid cell over 0 .. 3.25 s, against 8 per window when each window re-encodes its frames.
+    assert describer.frame_encoder.encoded == 14
+    assert 8 * len(results) / describer.frame_encoder.encoded > 2
