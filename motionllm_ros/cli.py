@@ -106,7 +106,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from motionllm_ros.runtime import build_engine, close_engine
     from motionllm_ros.sources import open_source
 
-    overrides = {"pose.model": args.pose_model, "smpl.model": args.smpl_model, "input.bag_topic": args.topic}
+    overrides = {"pose.model": args.pose_model, "smpl.model": args.smpl_model, "input.bag_topic": args.topic,
+                 "model.dir": args.model}
     if args.live:
         overrides["engine.lossless"] = False
     elif not args.input.isdigit():
@@ -114,9 +115,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = _config_from_args(args, **overrides)
     if not config.pose.model:
         raise config_mod.ConfigError("no pose model: give --pose-model PATH (or -p pose.model=PATH)")
-    if args.model:
-        raise config_mod.ConfigError("--model: MotionLLM checkpoints are not supported yet; without --model the "
-                                     "kinematic behaviour primitives describe each window")
     source = open_source(args.input, topic=config.input.bag_topic or None)
     out = None  # opened once the models have loaded; publish() runs only after frames were submitted
 
@@ -491,7 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("input", metavar="INPUT", help="video file, rosbag2 recording or camera index")
     run.add_argument("--pose-model", metavar="PATH", help="MediaPipe pose_landmarker .task (pose.model)")
     run.add_argument("--smpl-model", metavar="PATH", help="SMPL .pkl/.npz (smpl.model)")
-    run.add_argument("--model", metavar="DIR", help="MotionLLM checkpoint directory (not supported yet)")
+    run.add_argument("--model", metavar="DIR", help="MotionLLM model directory (model.dir); default: the kinematic "
+                                                    "behaviour primitives write the text")
     run.add_argument("--topic", help="image topic of a rosbag2 recording")
     run.add_argument("--out", metavar="OUT.jsonl", help="also write one JSON object per description")
     run.add_argument("--live", action="store_true", help="replay at the recorded rate, dropping what the engine "

@@ -18,9 +18,10 @@ from interfaces_typestore import make_typestore
 from rclpy_double.double_messages import check_fields
 from rosbags.typesys import Stores, get_typestore
 
+from motionllm_ros.engine import Description
 from motionllm_ros.ros.conversions import (BehaviorResult, ConversionError, ImageConverter, SmplResult,
-                                           behavior_description_msg, make_header, seconds_to_time, smpl_pose_msg,
-                                           stamp_to_seconds)
+                                           behavior_description_msg, behavior_result, make_header, seconds_to_time,
+                                           smpl_pose_msg, stamp_to_seconds)
 from motionllm_ros.sources.base import BadFrame
 
 HUMBLE = get_typestore(Stores.ROS2_HUMBLE)
@@ -348,6 +349,34 @@ def test_humble_field_rules_are_enforced_by_the_check():
     msg.scores = np.array([0.9, 0.4], np.float32)  # a numpy array in a float32[] field
     with pytest.raises(AssertionError, match="scores"):
         check_fields(msg, store)
+
+
+def engine_description(**change) -> Description:
+    values = dict(window_start=98.0, window_end=102.0, frame_id="camera_optical", track_id=4, num_frames=48,
+                  num_valid=40, text="one person walking", labels=("walking", "still"), scores=(0.95, 0.5),
+                  confidence=0.95, model_id="primitives", latency_s=0.04)
+    return Description(**{**values, **change})
+
+
+def test_behavior_result_from_an_engine_description():
+    result = behavior_result(engine_description())
+    assert result == BehaviorResult(track_id=4, window_start=98.0, window_end=102.0, num_frames=48,
+                                    description="one person walking", labels=("walking", "still"),
+                                    scores=(0.95, 0.5), confidence=0.95, model_id="primitives",
+                                    frame_id="camera_optical")
+
+
+def test_whole_scene_and_a_window_reaching_before_time_zero():
+    # The engine's first windows may start before the stream (window end - length < 0): a Time cannot be negative.
+    store, types = message_types("humble")
+    result = behavior_result(engine_description(track_id=None, window_start=-0.75, window_end=3.25, labels=(),
+                                                scores=(), confidence=0.0, text="nobody tracked in this window"))
+    assert (result.track_id, result.window_start) == (-1, 0.0)
+    msg = behavior_description_msg(result, 0.5, msg_type=store.types["motionllm_ros/msg/BehaviorDescription"],
+                                   **types)
+    check_fields(msg, store)
+    assert msg.track_id == msg.TRACK_NONE and (msg.window_start.sec, msg.window_start.nanosec) == (0, 0)
+    assert (msg.labels, list(msg.scores)) == ([], [])
 
 
 def test_make_header():

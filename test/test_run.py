@@ -29,10 +29,18 @@ def test_run_on_a_clip_prints_windows_at_the_stride(test_data, pose_model_path, 
     assert printed.count("track") >= 4 and "40 processed, 0 dropped" in printed
 
 
-def test_run_rejects_a_model_it_cannot_load_yet(test_data, pose_model_path, tmp_path, capsys):
-    clip = str(test_data / "video" / "street_walking_5frames.mp4")
-    assert main(["run", clip, "--pose-model", str(pose_model_path), "--model", str(tmp_path)]) == 2
-    assert "--model" in capsys.readouterr().err
+def test_run_with_a_model_says_which_model_wrote_the_text(test_data, pose_model_path, tmp_path, capsys):
+    pytest.importorskip("transformers")
+    from motionllm_ros.model.checkpoint import make_tiny_checkpoint
+
+    clip = str(test_data / "video" / "dribble_single_person.mp4")
+    model = make_tiny_checkpoint(tmp_path / "tiny")
+    records = _run([clip, "--pose-model", str(pose_model_path), "--model", str(model), "-p", "model.max_new_tokens=4",
+                    "-p", "window.length_s=2.0", "-p", "window.stride_s=1.0"], tmp_path, "model")
+    assert len(records) == 3
+    assert all(r["model_id"] == "tiny (random weights)" and r["labels"] for r in records)
+    assert main(["run", clip, "--pose-model", str(pose_model_path), "--model", str(tmp_path / "missing")]) == 2
+    assert "motionllm.json" in capsys.readouterr().err
 
 
 def _write_bag_from_clip(clip, bag, storage):

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from motionllm_ros.engine import Description
 from motionllm_ros.sources.images import compressed_to_rgb, image_to_rgb
 
 LOG = logging.getLogger("motionllm.ros")
@@ -168,6 +169,29 @@ class BehaviorResult:
         for name, value in [("confidence", self.confidence), *(("scores", s) for s in self.scores)]:
             if not 0.0 <= value <= 1.0:
                 raise ConversionError(f"BehaviorResult.{name} must be in [0, 1], got {value}")
+
+
+TRACK_NONE = -1  # BehaviorDescription.TRACK_NONE
+
+
+def behavior_result(description: Description) -> BehaviorResult:
+    """The engine's description of one window as the content of a BehaviorDescription.
+
+    The engine's window starts one window length before its end, even before the first frame of a stream; a
+    builtin_interfaces/Time cannot be negative, so such a start is sent as 0.
+    """
+    return BehaviorResult(
+        track_id=TRACK_NONE if description.track_id is None else int(description.track_id),
+        window_start=min(max(description.window_start, 0.0), description.window_end),
+        window_end=description.window_end,
+        num_frames=description.num_frames,
+        description=description.text,
+        labels=tuple(description.labels),
+        scores=tuple(description.scores),
+        confidence=description.confidence,
+        model_id=description.model_id,
+        frame_id=description.frame_id,
+    )
 
 
 SMPL_SHAPES = {"betas": (10,), "global_orient": (3,), "body_pose": (23, 3), "transl": (3,), "joints": (22, 3)}

@@ -1,12 +1,20 @@
-"""The `motionllm` lifecycle node: camera images in, `Frame`s out to a sink, /diagnostics about the input.
+"""The `motionllm` lifecycle node: camera images in, behaviour descriptions out, answers on request.
 
-A thin adapter: the image callback converts one message into a `Frame`, hands it to the sink and returns; whatever
-takes time happens behind the sink, on other threads. Transitions:
+A thin adapter around the streaming engine (`runtime.build_engine`, the same one `motionllm run` drives): the
+image callback converts one message into a `Frame`, submits it to the engine and returns; perception and the
+describer run on the engine's worker threads. Transitions:
 
-    configure   parameters -> a validated `Config`; subscribe to the camera with the configured QoS
-    activate    frames flow to the sink
-    deactivate  frames are counted as dropped while inactive and go nowhere
-    cleanup     unsubscribe (parameters may then be changed and the node configured again)
+    configure   parameters -> a validated `Config`; load the models and start the engine (idle); subscribe to
+                the camera with the configured QoS. A missing model file fails the transition, naming the parameter.
+    activate    frames flow to the engine; ~/behavior publishes; ~/query and ~/describe answer
+    deactivate  frames are counted as dropped while inactive and go nowhere; queries are refused
+    cleanup     unsubscribe, stop the engine and free the models (parameters may then be changed and the node
+                configured again)
+
+Interfaces: ~/behavior (BehaviorDescription, reliable, transient local, depth 10), ~/query (QueryBehavior service),
+~/describe (DescribeBehavior action), /diagnostics. Callback groups: images, queries and the action each have
+their own, so with the MultiThreadedExecutor none waits behind another or behind the default group (lifecycle and
+parameter services, the diagnostics timer).
 
 Data time is the images' header stamps, never the time a callback happens to run, so live cameras, use_sim_time and
 bag replay behave the same.
@@ -16,15 +24,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 import diagnostic_updater
 import rclpy
+from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticStatus
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -32,16 +42,24 @@ from rclpy.logging import get_logger
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_policy_name_from_kind
 from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
 
 try:  # Jazzy (where rclpy.qos_event still imports, with a deprecation warning)
     from rclpy.event_handler import SubscriptionEventCallbacks
 except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
 
+from motionllm_ros.action import DescribeBehavior
 from motionllm_ros.config import NODE_NAME, Config, ConfigError, ParameterSpec, parameter_specs
-from motionllm_ros.ros.conversions import ImageConverter, stamp_to_seconds
-from motionllm_ros.ros.qos import describe_qos, image_qos, qos_mismatch_hint
+from motionllm_ros.engine import Description, StreamingEngine
+from motionllm_ros.msg import BehaviorDescription
+from motionllm_ros.ros.answers import Answer, answer, failure, word_by_word
+from motionllm_ros.ros.conversions import (ImageConverter, behavior_description_msg, behavior_result,
+                                           seconds_to_time, stamp_to_seconds)
+from motionllm_ros.ros.qos import behavior_qos, describe_qos, image_qos, qos_mismatch_hint
+from motionllm_ros.runtime import build_engine, close_engine
 from motionllm_ros.sources.base import BadFrame, Frame, SkipCounter
+from motionllm_ros.srv import QueryBehavior
 
 LOG = logging.getLogger("motionllm.ros")
 
@@ -60,9 +78,14 @@ _LEVELS = {"ok": DiagnosticStatus.OK, "warn": DiagnosticStatus.WARN, "error": Di
 
 
 class FrameSink(Protocol):
-    """Where accepted frames go. `submit` must return at once (enqueue, never compute): it runs in the callback."""
+    """Where accepted frames go. `submit` must return at once (enqueue, never compute): it runs in the callback.
+    The streaming engine is one; in lossless mode its `submit` waits for room, which is what lossless means."""
 
     def submit(self, frame: Frame) -> None: ...
+
+
+# config, on_result -> a running engine whose `perception` holds the models; `runtime.build_engine` in production.
+EngineFactory = Callable[[Config, Callable[[Description], None]], StreamingEngine]
 
 
 # ------------------------------------------------------------------------------------------------ frame intake
@@ -81,15 +104,20 @@ class FrameIntake:
     """Accounts for every image the node receives and passes the good ones on to `downstream`.
 
     It is itself a `FrameSink`, the one the image callback submits to, so that the counters stay right whatever
-    consumes the frames: `MotionLLMNode(sink=engine)` is the whole change when the streaming engine arrives.
+    consumes the frames (the engine of the current configuration, connected at configure).
     Written by the image callback and read by the diagnostics timer, which run on different executor threads.
     """
 
-    def __init__(self, downstream: FrameSink | None = None, logger: logging.Logger = LOG):
-        self._downstream = downstream
+    def __init__(self, logger: logging.Logger = LOG):
+        self._downstream: FrameSink | None = None
         self._logger = logger
         self._lock = threading.Lock()
         self.reset()
+
+    def connect(self, downstream: FrameSink | None) -> None:
+        """Accepted frames go to `downstream` from now on (None: they are counted and go nowhere)."""
+        with self._lock:
+            self._downstream = downstream
 
     def reset(self) -> None:
         """Forget everything: a new configuration (maybe another topic) starts from zero."""
@@ -121,8 +149,9 @@ class FrameIntake:
                 self._stamps.clear()  # data time went backwards (a bag started over): measure afresh
             if not self._stamps or frame.stamp > self._stamps[-1]:
                 self._stamps.append(frame.stamp)
-        if self._downstream is not None:
-            self._downstream.submit(frame)
+            downstream = self._downstream
+        if downstream is not None:  # outside the lock: a lossless engine's submit waits for room
+            downstream.submit(frame)
 
     def skip(self, error: BadFrame, where: str, stamp: float | None) -> None:
         with self._lock:
@@ -191,12 +220,18 @@ def parameter_descriptor(spec: ParameterSpec) -> ParameterDescriptor:
 
 
 class MotionLLMNode(LifecycleNode):
-    """Lifecycle node `motionllm`. Parameters: every field of `Config` (see `motionllm params`)."""
+    """Lifecycle node `motionllm`. Parameters: every field of `Config` (see `motionllm params`).
 
-    def __init__(self, sink: FrameSink | None = None, **node_kwargs: Any):
+    `engine_factory` builds the models and the engine at configure; `runtime.build_engine` unless a test or an
+    embedding application brings its own.
+    """
+
+    def __init__(self, engine_factory: EngineFactory = build_engine, **node_kwargs: Any):
         super().__init__(NODE_NAME, **node_kwargs)
         self.config: Config | None = None  # set by on_configure
-        self.intake = FrameIntake(downstream=sink)
+        self.engine: StreamingEngine | None = None  # from configure to cleanup; holds the models
+        self._engine_factory = engine_factory
+        self.intake = FrameIntake()  # connected to the engine at configure
         self.converter = ImageConverter(log=self.get_logger().info)
         # Tracked here because rclpy has no public getter for the lifecycle state.
         self._state = "unconfigured"
@@ -208,12 +243,31 @@ class MotionLLMNode(LifecycleNode):
         # The image callback and its QoS events get their own group, so that with the MultiThreadedExecutor they
         # never wait behind the default group (lifecycle services, parameter services, the diagnostics timer).
         self._input_group = MutuallyExclusiveCallbackGroup()
+        # What ~/behavior sent, for the evidence of answers: (window_end, track_id) -> latency_sec. Written by the
+        # engine's model thread, read by the query and action callbacks.
+        self._sent_latency: OrderedDict[tuple[float, int | None], float] = OrderedDict()
+        self._sent_capacity = 1  # as many as the engine's history holds (engine.history)
+        self._sent_lock = threading.Lock()
+        self._last_processing_s: float | None = None  # wall seconds from the window's last frame to its result
+        self._errors_reported = 0  # engine stage errors already reported on /diagnostics
 
         for spec in parameter_specs():
             self.declare_parameter(spec.name, spec.default, parameter_descriptor(spec))
         # Registered after declaring: a bad value from a parameter file must not stop the process in the
         # constructor, but fail `configure` with a message (a lifecycle node can then be fixed and configured).
         self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        # A lifecycle publisher: silent until activated. Results are published from the engine's model thread:
+        # rclpy's publish() may be called from any thread (rcl_publish is thread-safe).
+        self._behavior_publisher = self.create_lifecycle_publisher(BehaviorDescription, "~/behavior", behavior_qos())
+        # Answers read the engine's history and never wait on the models; each interface has its own group so a
+        # long stream on ~/describe never holds up ~/query. Reentrant for the action: its cancel requests must be
+        # handled while a goal executes.
+        self._query_service = self.create_service(QueryBehavior, "~/query", self._on_query,
+                                                  callback_group=MutuallyExclusiveCallbackGroup())
+        self._describe_server = ActionServer(
+            self, DescribeBehavior, "~/describe", self._execute_describe, callback_group=ReentrantCallbackGroup(),
+            goal_callback=self._on_describe_goal, cancel_callback=self._on_describe_cancel)
 
         self._diagnostics = diagnostic_updater.Updater(self, period=DIAGNOSTICS_PERIOD_SEC)
         self._diagnostics.setHardwareID("none")
@@ -226,12 +280,32 @@ class MotionLLMNode(LifecycleNode):
         except ConfigError as error:
             self.get_logger().error(f"cannot configure: {error}")
             return TransitionCallbackReturn.FAILURE
+        try:
+            # Loads the models: the slow part of bringing the node up, done here so activation is instant.
+            # The engine's workers start now and idle until activation sends frames.
+            engine = self._engine_factory(config, self._publish_result)
+        except Exception as error:  # model errors name their parameter (pose.model, smpl.model)
+            # Caught rather than left to rclpy, which would swallow the message and go through on_error.
+            self.get_logger().error(f"cannot configure: {error}")
+            return TransitionCallbackReturn.FAILURE
         result = super().on_configure(state)
-        if result == TransitionCallbackReturn.SUCCESS:
-            self.config = config
-            self.intake.reset()
-            self._subscribe(config)
-            self._state = "inactive"
+        if result != TransitionCallbackReturn.SUCCESS:
+            close_engine(engine, flush=False)
+            return result
+        self.config, self.engine = config, engine
+        with self._sent_lock:
+            self._sent_latency.clear()
+            self._sent_capacity = config.engine.history
+            self._last_processing_s = None
+        self._errors_reported = 0
+        self.intake.reset()
+        self.intake.connect(engine)
+        self._subscribe(config)
+        self.get_logger().info(
+            f"models loaded (pose.model {config.pose.model}, smpl.model {config.smpl.model or 'built-in synthetic'});"
+            f" {'lossless' if config.engine.lossless else 'live'} engine, {config.window.length_s:g} s windows "
+            f"every {config.window.stride_s:g} s of data time")
+        self._state = "inactive"
         return result
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -249,12 +323,14 @@ class MotionLLMNode(LifecycleNode):
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._unsubscribe()
+        self._free_engine()
         self.config = None
         self._state = "unconfigured"
         return super().on_cleanup(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._unsubscribe()
+        self._free_engine()
         self._state = "finalized"
         return super().on_shutdown(state)
 
@@ -263,9 +339,16 @@ class MotionLLMNode(LifecycleNode):
         # (the base class's SUCCESS), or to finalized if a managed entity cannot recover.
         self.get_logger().error("a lifecycle transition failed with an error; cleaning up")
         self._unsubscribe()
+        self._free_engine()
         self.config = None
         self._state = "unconfigured"
         return super().on_error(state)
+
+    def destroy_node(self) -> None:
+        # Ctrl-C ends the process without a shutdown transition: the engine's threads and the models go here.
+        self._free_engine()
+        self._describe_server.destroy()
+        super().destroy_node()
 
     def start_if_autostart(self) -> bool:
         """Configure and activate now if the `autostart` parameter is true; True when the node ended up active.
@@ -282,6 +365,15 @@ class MotionLLMNode(LifecycleNode):
                 self.get_logger().error(f"autostart: {name} failed; the node stays {self._state}")
                 return False
         return True
+
+    def _free_engine(self) -> None:
+        engine, self.engine = self.engine, None
+        self.intake.connect(None)
+        if engine is not None:
+            # Windows still queued are described and sent to the publisher, which is inactive by now and drops
+            # them; a partial last window is not cut (flush=False).
+            close_engine(engine, flush=False)
+            self.get_logger().info("engine stopped, models freed")
 
     # ------------------------------------------------------------------------------------------- parameters
     def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
@@ -380,6 +472,91 @@ class MotionLLMNode(LifecycleNode):
             return
         self.intake.submit(Frame(stamp, rgb, msg.header.frame_id))
 
+    # ---------------------------------------------------------------------------------------------- results
+    def _publish_result(self, description: Description) -> None:
+        """The engine's on_result, run on its model thread. An exception here is logged and counted by the engine
+        (errors.output, on /diagnostics) and the next window proceeds."""
+        result = behavior_result(description)
+        # Node clock minus data time, as BehaviorDescription.latency_sec documents (both are data time under
+        # use_sim_time).
+        latency = self._now() - result.window_end
+        self._behavior_publisher.publish(self._behavior_msg(result, latency))
+        with self._sent_lock:
+            self._sent_latency[(description.window_end, description.track_id)] = latency
+            while len(self._sent_latency) > self._sent_capacity:
+                self._sent_latency.popitem(last=False)
+            self._last_processing_s = description.latency_s
+
+    def _behavior_msg(self, result: Any, latency: float) -> BehaviorDescription:
+        return behavior_description_msg(result, latency, msg_type=BehaviorDescription, header_type=Header,
+                                        time_type=TimeMsg)
+
+    def _evidence(self, descriptions: tuple[Description, ...]) -> list[BehaviorDescription]:
+        """The descriptions behind an answer as the messages ~/behavior sent (or would have, if inactive then)."""
+        now = self._now()
+        with self._sent_lock:
+            sent = dict(self._sent_latency)
+        return [self._behavior_msg(behavior_result(d), sent.get((d.window_end, d.track_id), now - d.window_end))
+                for d in descriptions]
+
+    def _answer(self, question: str, track_id: int, lookback_sec: float) -> Answer:
+        engine = self.engine
+        if self._state != "active" or engine is None:
+            return failure(f"the node is {self._state}, not active: it answers once activated")
+        return answer(engine, question, track_id, lookback_sec)
+
+    def _on_query(self, request: Any, response: Any) -> Any:
+        """~/query: answered from the history at once; the response object must be returned in every case.
+        `allow_cached` changes nothing while no language model is loaded: every answer comes from the history."""
+        try:
+            result = self._answer(request.question, request.track_id, float(request.lookback_sec))
+            response.success = result.success
+            response.message = result.message
+            response.answer = result.text
+            response.evidence = self._evidence(result.evidence)
+            if result.success:
+                response.stamp = seconds_to_time(result.stamp, TimeMsg)
+        except Exception as error:  # an exception escaping a service callback stops the executor
+            self.get_logger().error(f"~/query failed: {type(error).__name__}: {error}")
+            response = QueryBehavior.Response(success=False, message=f"query failed: {type(error).__name__}: {error}")
+        return response
+
+    def _on_describe_goal(self, goal: Any) -> GoalResponse:
+        if self._state != "active":
+            self.get_logger().info(f"~/describe goal rejected: the node is {self._state}, not active")
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def _on_describe_cancel(self, goal_handle: Any) -> CancelResponse:
+        return CancelResponse.ACCEPT  # rclpy's default rejects every cancel request
+
+    def _execute_describe(self, goal_handle: Any) -> Any:
+        """~/describe: the query's answer, streamed word by word as feedback; a cancel stops it at a word boundary
+        with the text so far. Every path sets a terminal state and returns a Result."""
+        try:
+            request = goal_handle.request
+            result = self._answer(request.question, request.track_id, float(request.lookback_sec))
+            if not result.success:
+                goal_handle.abort()
+                return DescribeBehavior.Result(success=False, message=result.message)
+            evidence = self._evidence(result.evidence)
+            so_far = ""
+            for words, partial in enumerate(word_by_word(result.text), start=1):
+                if goal_handle.is_cancel_requested:
+                    goal_handle.canceled()
+                    return DescribeBehavior.Result(success=False, message="cancelled", answer=so_far,
+                                                   evidence=evidence)
+                goal_handle.publish_feedback(DescribeBehavior.Feedback(partial_text=partial, tokens_generated=words))
+                so_far = partial
+            goal_handle.succeed()
+            return DescribeBehavior.Result(success=True, message=result.message, answer=result.text,
+                                           evidence=evidence)
+        except Exception as error:
+            self.get_logger().error(f"~/describe failed: {type(error).__name__}: {error}")
+            if goal_handle.is_active:
+                goal_handle.abort()
+            return DescribeBehavior.Result(success=False, message=f"describe failed: {type(error).__name__}: {error}")
+
     # ---------------------------------------------------------------------------------------------- helpers
     def _now(self) -> float:
         """Node-clock seconds (ROS time: /clock under use_sim_time)."""
@@ -389,6 +566,15 @@ class MotionLLMNode(LifecycleNode):
         snapshot = self.intake.snapshot()
         level, message = input_status(snapshot, active=self._state == "active", now=self._now(),
                                       active_since=self._active_since, topic=self._topic)
+        engine = self.engine
+        stats = engine.stats() if engine is not None else {}
+        errors = {key.split(".", 1)[1]: count for key, count in stats.items() if key.startswith("errors.")}
+        new_errors = sum(errors.values()) - self._errors_reported
+        self._errors_reported += new_errors
+        if new_errors > 0:
+            stages = ", ".join(f"{stage} {count}" for stage, count in sorted(errors.items()))
+            message = f"{message}; {new_errors} engine error(s) since the last report (so far: {stages})"
+            level = "warn" if level == "ok" else level
         stat.summary(_LEVELS[level], message)
         stat.add("state", self._state)
         stat.add("topic", self._topic)
@@ -401,6 +587,21 @@ class MotionLLMNode(LifecycleNode):
         stat.add("skipped", str(sum(snapshot.skipped.values())))
         for reason, count in sorted(snapshot.skipped.items()):
             stat.add(f"skipped: {reason}", str(count))
+        stat.add("models", "loaded" if engine is not None else "not loaded")
+        if engine is not None:
+            stat.add("engine mode", "lossless" if engine.params.lossless else "live")
+            for key, name in (("processed", "frames processed"), ("dropped_frames", "frames dropped (engine busy)"),
+                              ("windows", "windows"), ("dropped_windows", "windows dropped (model busy)"),
+                              ("described", "described")):
+                stat.add(name, str(stats.get(key, 0)))
+            for stage, count in sorted(errors.items()):
+                stat.add(f"errors: {stage}", str(count))
+            with self._sent_lock:
+                last = next(reversed(self._sent_latency.values()), None)
+                processing = self._last_processing_s
+            stat.add("last latency [s, node clock - window end]", f"{last:.3f}" if last is not None else "none yet")
+            stat.add("last processing time [s, wall, last frame - result]",
+                     f"{processing:.3f}" if processing is not None else "none yet")
         return stat  # diagnostic_updater publishes what the task returns
 
 

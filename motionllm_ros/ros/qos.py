@@ -48,3 +48,10 @@ def qos_mismatch_hint(ours: Any, offered: Any) -> str | None:
 def _policy_name(policy: Any) -> str:
     # Policies are enums in rclpy's QoSProfile; a raw int from elsewhere is shown as it is.
     return policy.name.lower() if hasattr(policy, "name") else str(policy)
+
+
+def behavior_qos() -> QoSProfile:
+    """~/behavior: reliable and transient local, depth 10, so that a planner that subscribes late (also transient
+    local) still gets the last ten descriptions; a volatile subscriber matches too and gets new ones only."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)

@@ -3,7 +3,9 @@
 rclpy's classes take keyword arguments with defaults, refuse unknown fields, and on Humble every setter asserts
 the field's type; rosbags' are plain dataclasses with every field required and nothing checked. `message_class`
 wraps one with the Humble behaviour, `check_fields` applies the same checks to any message of a typestore (e.g.
-Jazzy's, for code that must satisfy Humble's rules on both).
+Jazzy's, for code that must satisfy Humble's rules on both). The store also holds this package's own interfaces
+(msg/, srv/, action/), from which `interface_modules` makes what rosidl would generate as motionllm_ros.msg,
+.srv and .action.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 import array
 import collections.abc
 import math
+from types import ModuleType
 from typing import Any
 
 import numpy as np
+from interfaces_typestore import PACKAGE, make_typestore
 from rosbags.interfaces import Nodetype
-from rosbags.typesys import Stores, get_typestore
 
-STORE = get_typestore(Stores.ROS2_HUMBLE)
+STORE = make_typestore("humble")  # Humble's messages and ours
 
 INTEGER_RANGES = {
     "int8": (-2**7, 2**7 - 1), "uint8": (0, 2**8 - 1), "char": (0, 2**8 - 1),
@@ -44,6 +47,26 @@ def classes_of(interface_module: str) -> dict[str, type]:
     prefix = interface_module + "/"
     return {name[len(prefix):]: message_class(name) for name in STORE.types
             if name.startswith(prefix) and "/" not in name[len(prefix):]}
+
+
+def interface_modules() -> dict[str, ModuleType]:
+    """motionllm_ros.msg / .srv / .action as rosidl generates them: messages as module attributes, a service
+    class with `Request` and `Response`, an action class with `Goal`, `Result` and `Feedback`."""
+    modules = {kind: ModuleType(f"{PACKAGE}.{kind}") for kind in ("msg", "srv", "action")}
+    parts = {"srv": ("Request", "Response"), "action": ("Goal", "Result", "Feedback")}
+    for msgtype in STORE.types:
+        package, kind, name = msgtype.split("/")
+        if package != PACKAGE:
+            continue
+        if kind == "msg":
+            setattr(modules[kind], name, message_class(msgtype))
+            continue
+        interface, part = name.rsplit("_", 1)
+        assert part in parts[kind], msgtype
+        if not hasattr(modules[kind], interface):
+            setattr(modules[kind], interface, type(interface, (), {"__module__": modules[kind].__name__}))
+        setattr(getattr(modules[kind], interface), part, message_class(msgtype))
+    return {module.__name__: module for module in modules.values()}
 
 
 def check_fields(msg: Any, store: Any) -> None:

@@ -1,9 +1,10 @@
-"""rclpy.node test double: parameters, publishers, subscriptions, timers, graph queries, clock, logger."""
+"""rclpy.node test double: parameters, publishers, subscriptions, services, timers, graph queries, clock, logger."""
 
 from __future__ import annotations
 
 import math
 import re
+import threading
 from typing import Any, Callable
 
 import yaml
@@ -18,7 +19,7 @@ from rclpy.exceptions import (InvalidNamespaceException, InvalidNodeNameExceptio
                               ParameterUninitializedException)
 from rclpy.logging import RcutilsLogger
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile
+from rclpy.qos import QoSProfile, qos_profile_services_default
 from rclpy.topic_endpoint_info import TopicEndpointInfo, TopicEndpointTypeEnum
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -61,6 +62,7 @@ class Publisher(_Entity):
         self.node, self.msg_type, self.topic_name = node, msg_type, topic
         self.qos_profile, self.event_callbacks = qos_profile, event_callbacks
         self.published: list[Any] = []  # test hook
+        self._condition = threading.Condition()  # publish() may be called from any thread, as in rclpy
 
     @property
     def topic(self) -> str:
@@ -71,7 +73,14 @@ class Publisher(_Entity):
             raise RuntimeError("InvalidHandle: publisher destroyed")
         if not isinstance(msg, (self.msg_type, bytes)):
             raise TypeError(f"Expected {self.msg_type.__name__}, got {type(msg).__name__}")
-        self.published.append(msg)
+        with self._condition:
+            self.published.append(msg)
+            self._condition.notify_all()
+
+    def wait_for_published(self, count: int, timeout: float) -> bool:
+        """Test hook: True once `count` messages were published (by any thread), False after `timeout` seconds."""
+        with self._condition:
+            return self._condition.wait_for(lambda: len(self.published) >= count, timeout)
 
     def get_subscription_count(self) -> int:
         return 0
@@ -96,6 +105,27 @@ class Subscription(_Entity):
         if not isinstance(msg, self.msg_type):
             raise TypeError(f"{self.topic_name} carries {self.msg_type.__name__}, not {type(msg).__name__}")
         self.callback(msg)
+
+
+class Service(_Entity):
+    def __init__(self, srv_type: type, srv_name: str, callback: Callable, qos_profile: QoSProfile,
+                 callback_group: Any):
+        super().__init__()
+        self.srv_type, self.srv_name, self.callback = srv_type, srv_name, callback
+        self.qos_profile, self.callback_group = qos_profile, callback_group
+
+    def call(self, request: Any) -> Any:
+        """Test hook: a client's request, handled as the executor does. The callback gets the request and a fresh
+        Response and must return a Response; anything else raises TypeError (in rclpy: out of spin())."""
+        if self.destroyed:
+            raise RuntimeError("InvalidHandle: service destroyed")
+        if not isinstance(request, self.srv_type.Request):
+            raise TypeError(f"{self.srv_name} takes {self.srv_type.Request.__name__}, not {type(request).__name__}")
+        response = self.callback(request, self.srv_type.Response())
+        if not isinstance(response, self.srv_type.Response):
+            raise TypeError(f"Expected {self.srv_type.Response.__name__} from the {self.srv_name} callback, got "
+                            f"{type(response).__name__}")
+        return response
 
 
 class Timer(_Entity):
@@ -145,7 +175,9 @@ class Node:
         self.default_callback_group = MutuallyExclusiveCallbackGroup()
         self.publishers: list[Publisher] = []
         self.subscriptions: list[Subscription] = []
+        self.services: list[Service] = []
         self.timers: list[Timer] = []
+        self.waitables: list[Any] = []  # action servers register themselves here
         self._parameters: dict[str, Parameter] = {}
         self._descriptors: dict[str, ParameterDescriptor] = {}
         self._overrides = _command_line_parameters(self._context.args) if use_global_arguments else {}
@@ -208,6 +240,20 @@ class Node:
         self.subscriptions.append(subscription)
         return subscription
 
+    def create_service(self, srv_type: type, srv_name: str, callback: Callable, *,
+                       qos_profile: QoSProfile = qos_profile_services_default, callback_group: Any = None) -> Service:
+        self._check_alive()
+        service = Service(srv_type, self._expand(srv_name), callback, _qos(qos_profile),
+                          callback_group or self.default_callback_group)
+        self.services.append(service)
+        return service
+
+    def add_waitable(self, waitable: Any) -> None:
+        self.waitables.append(waitable)
+
+    def remove_waitable(self, waitable: Any) -> None:
+        self.waitables.remove(waitable)
+
     def create_timer(self, timer_period_sec: float, callback: Callable, callback_group: Any = None,
                      clock: Any = None) -> Timer:
         self._check_alive()
@@ -222,6 +268,9 @@ class Node:
     def destroy_subscription(self, subscription: Subscription) -> bool:
         return self._destroy(subscription, self.subscriptions)
 
+    def destroy_service(self, service: Service) -> bool:
+        return self._destroy(service, self.services)
+
     def destroy_timer(self, timer: Timer) -> bool:
         return self._destroy(timer, self.timers)
 
@@ -235,7 +284,7 @@ class Node:
         return True
 
     def destroy_node(self) -> None:
-        for entities in (self.publishers, self.subscriptions, self.timers):
+        for entities in (self.publishers, self.subscriptions, self.services, self.timers):
             for entity in list(entities):
                 self._destroy(entity, entities)
         self._destroyed = True

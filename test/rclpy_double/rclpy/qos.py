@@ -107,3 +107,7 @@ qos_profile_system_default = QoSProfile(history=HistoryPolicy.SYSTEM_DEFAULT,
                                         reliability=ReliabilityPolicy.SYSTEM_DEFAULT,
                                         durability=DurabilityPolicy.SYSTEM_DEFAULT)
 qos_profile_services_default = QoSProfile(depth=10)
+# rcl_action's status default: the latest status of every goal, kept for late joiners.
+qos_profile_action_status_default = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                                               reliability=ReliabilityPolicy.RELIABLE,
+                                               durability=DurabilityPolicy.TRANSIENT_LOCAL)

@@ -1,0 +1,65 @@
+"""One config -> the models and the streaming engine: what `motionllm run` and the ROS node both run.
+
+Both front ends call `build_engine`, so a parameter file means the same thing offline and on the robot. Heavy
+imports (MediaPipe, the SMPL loader) happen inside it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from motionllm_ros.config import Config, ConfigError
+from motionllm_ros.engine import Description, EngineParams, StreamingEngine
+
+NO_POSE_MODEL = ("no pose model: set the parameter pose.model to a MediaPipe pose_landmarker .task file "
+                 "(pose_landmarker_full.task from MediaPipe's pose landmarker model page)")
+
+
+def engine_params(config: Config) -> EngineParams:
+    """Window length and stride, live or lossless, queue sizes and history, from the config."""
+    return EngineParams(window_s=config.window.length_s, stride_s=config.window.stride_s,
+                        lossless=config.engine.lossless, frame_queue=config.engine.frame_queue,
+                        window_queue=config.engine.window_queue, history=config.engine.history)
+
+
+def build_engine(config: Config, on_result: Callable[[Description], None] | None = None) -> StreamingEngine:
+    """Loads the pose model (`pose.model`), the SMPL model (`smpl.model`, empty: the built-in synthetic one) and,
+    when `model.dir` is set, MotionLLM; starts a streaming engine on them that describes windows with MotionLLM
+    or, without it, with the kinematic primitives.
+
+    Raises ConfigError when pose.model is empty, PoseModelError / SmplModelError / ModelError (ValueErrors naming
+    the file) when a model file is missing or unreadable. Free everything with `close_engine`.
+    """
+    from motionllm_ros.behavior.describer import PrimitivesDescriber
+    from motionllm_ros.perception.pipeline import PerceptionPipeline, perception_params
+    from motionllm_ros.perception.smpl import load_smpl_model
+
+    if not config.pose.model:
+        raise ConfigError(NO_POSE_MODEL)
+    params = engine_params(config)  # invalid window/stride raise here, before any model is loaded
+    smpl = load_smpl_model(config.smpl.model) if config.smpl.model else None
+    if config.model.dir:
+        # torch and transformers are imported only when a model is configured.
+        from motionllm_ros.model.window_describer import describer_from_config
+
+        describer = describer_from_config(config)
+        frame_encoder = describer.frame_encoder
+    else:
+        describer, frame_encoder = PrimitivesDescriber(), None
+    pipeline = PerceptionPipeline(config.pose.model, smpl, perception_params(config))
+    try:
+        return StreamingEngine(pipeline, describer, params, on_result=on_result, frame_encoder=frame_encoder)
+    except BaseException:
+        pipeline.close()
+        raise
+
+
+def close_engine(engine: StreamingEngine, *, flush: bool) -> None:
+    """Stops the engine's workers (with `flush`, a last window covers the frames after the last cut), then frees
+    the models of its perception stage. The engine cannot be used afterwards."""
+    try:
+        engine.close(flush=flush)
+    finally:
+        close = getattr(engine.perception, "close", None)  # the Perception protocol does not require close()
+        if close is not None:
+            close()
