@@ -160,11 +160,15 @@ class EngineParams:
 class StreamingEngine:
     def __init__(self, perception: Perception, describer: Describer, params: EngineParams | None = None,
                  on_result: Callable[[Description], None] | None = None,
-                 frame_encoder: Callable[[float, np.ndarray], Any] | None = None):
+                 frame_encoder: Callable[[float, np.ndarray], Any] | None = None,
+                 on_person: Callable[[Frame, Any], None] | None = None):
         """`frame_encoder(stamp, rgb)` runs on the perception worker and returns the frame's video features, or None
-        for a frame it does not need: each frame is encoded once and reused by every window that samples it."""
+        for a frame it does not need: each frame is encoded once and reused by every window that samples it.
+        `on_person(frame, person)` receives every frame's perception result (a PersonFrame: SMPL pose, joints,
+        validity) on the perception worker, e.g. to publish ~/smpl_pose; it must return quickly."""
         self.params = params or EngineParams()
         self.frame_encoder = frame_encoder
+        self.on_person = on_person
         self.perception = perception
         self.describer = describer
         self.on_result = on_result
@@ -235,6 +239,12 @@ class StreamingEngine:
                 self._count("errors.perception")
                 continue
             self._count("processed")
+            if self.on_person is not None:
+                try:
+                    self.on_person(frame, result)
+                except Exception:
+                    LOG.exception("the per-frame callback failed at stamp %.6f", frame.stamp)
+                    self._count("errors.output")
             self._frame_id = frame.frame_id
             self._add(sample)
         if self._flush:

@@ -6,7 +6,7 @@ imports (MediaPipe, the SMPL loader) happen inside it.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from motionllm_ros.config import Config, ConfigError
 from motionllm_ros.engine import Description, EngineParams, StreamingEngine
@@ -22,7 +22,8 @@ def engine_params(config: Config) -> EngineParams:
                         window_queue=config.engine.window_queue, history=config.engine.history)
 
 
-def build_engine(config: Config, on_result: Callable[[Description], None] | None = None) -> StreamingEngine:
+def build_engine(config: Config, on_result: Callable[[Description], None] | None = None,
+                 on_person: Callable[[Any, Any], None] | None = None) -> StreamingEngine:
     """Loads the pose model (`pose.model`), the SMPL model (`smpl.model`, empty: the built-in synthetic one) and,
     when `model.dir` is set, MotionLLM; starts a streaming engine on them that describes windows with MotionLLM
     or, without it, with the kinematic primitives.
@@ -48,7 +49,8 @@ def build_engine(config: Config, on_result: Callable[[Description], None] | None
         describer, frame_encoder = PrimitivesDescriber(), None
     pipeline = PerceptionPipeline(config.pose.model, smpl, perception_params(config))
     try:
-        return StreamingEngine(pipeline, describer, params, on_result=on_result, frame_encoder=frame_encoder)
+        return StreamingEngine(pipeline, describer, params, on_result=on_result, frame_encoder=frame_encoder,
+                               on_person=on_person)
     except BaseException:
         pipeline.close()
         raise

@@ -161,3 +161,15 @@ def test_load_benchmark_accounts_for_every_offered_frame(test_data, pose_model_p
     assert result["accounted"] and result["offered"] == result["processed"] + result["dropped_frames"]
     assert result["dropped_frames"] > 0  # offered at 4x what it can process
     assert result["rss_mb_series"] and result["rss_growth_mb"] >= 0
+
+
+def test_every_processed_frame_reaches_the_per_frame_callback(pose_model_path, dribble_frames):
+    seen = []
+    with PerceptionPipeline(pose_model_path) as pipeline:
+        engine = StreamingEngine(pipeline, PrimitivesDescriber(), EngineParams(window_s=1.0, stride_s=1.0,
+                                 lossless=True), on_person=lambda frame, person: seen.append((frame.stamp, person)))
+        for frame in dribble_frames[:12]:
+            engine.submit(frame)
+        engine.close()
+    assert [stamp for stamp, _ in seen] == [f.stamp for f in dribble_frames[:12]]
+    assert all(person.valid and person.joints.shape == (22, 3) for _, person in seen)
