@@ -134,6 +134,18 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class OutputConfig:
+    smpl_pose: bool = _param(True, "Publish ~/smpl_pose (SmplPose) for every processed frame with a target.")
+    skeleton_markers: bool = _param(True, "Publish ~/skeleton (visualization_msgs/MarkerArray) for RViz.")
+
+
+@dataclass(frozen=True)
+class QueryConfig:
+    timeout_s: float = _param(5.0, "Longest a ~/query with allow_cached false may spend on a fresh model answer.",
+                              min=0.1, max=120.0)
+
+
+@dataclass(frozen=True)
 class Config:
     device: str = _param("auto", "Where the models run: 'auto' (CUDA when available), 'cpu' or 'cuda'.",
                          choices=("auto", "cpu", "cuda"))
@@ -146,6 +158,8 @@ class Config:
     window: WindowConfig = field(default_factory=WindowConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    query: QueryConfig = field(default_factory=QueryConfig)
 
     def flat(self) -> dict[str, Any]:
         """Dotted parameter name -> value, in declaration order."""
