@@ -126,7 +126,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             out.write(json.dumps(description_record(d, args.input)) + "\n")
             out.flush()
 
-    engine = build_engine(config, on_result=publish)  # the same models and engine as the ROS node
+    # The same models and engine as the ROS node.
+    engine = build_engine(config, on_result=publish, intrinsics=intrinsics_of(source))
     try:
         out = open(args.out, "w") if args.out else None
         first_stamp = first_wall = None
@@ -174,7 +175,8 @@ def _cmd_pose(args: argparse.Namespace) -> int:
     smpl = load_smpl_model(config.smpl.model) if config.smpl.model else None
     source = open_source(args.input, topic=config.input.bag_topic or None)
     frames = []
-    with PerceptionPipeline(config.pose.model, smpl, perception_params(config)) as pipeline:
+    with PerceptionPipeline(config.pose.model, smpl, perception_params(config),
+                            intrinsics=intrinsics_of(source)) as pipeline:
         for frame in progress(source, source.info.expected_frames, "pose", args.limit):
             frames.append(pipeline.process(frame.rgb, frame.stamp))
         counters = dict(pipeline.counters)
@@ -190,6 +192,18 @@ def _cmd_pose(args: argparse.Namespace) -> int:
     if skipped:
         print(f"frames skipped by the source: {skipped}")
     return 0
+
+
+def intrinsics_of(source):
+    """The camera calibration a recording carries (CameraInfo), or None: the pipeline then uses camera.hfov_deg."""
+    if source.camera_info is None:
+        return None
+    from motionllm_ros.perception.camera import Intrinsics
+
+    info = source.camera_info
+    LOG.info("camera intrinsics from %s: fx %.1f fy %.1f (%dx%d)", info.topic, info.k[0], info.k[4], info.width,
+             info.height)
+    return Intrinsics.from_camera_info_k(info.k, info.width, info.height)
 
 
 def pose_arrays(frames, nominal_fps: float | None) -> dict[str, Any]:

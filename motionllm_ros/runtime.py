@@ -23,7 +23,7 @@ def engine_params(config: Config) -> EngineParams:
 
 
 def build_engine(config: Config, on_result: Callable[[Description], None] | None = None,
-                 on_person: Callable[[Any, Any], None] | None = None) -> StreamingEngine:
+                 on_person: Callable[[Any, Any], None] | None = None, intrinsics: Any = None) -> StreamingEngine:
     """Loads the pose model (`pose.model`), the SMPL model (`smpl.model`, empty: the built-in synthetic one) and,
     when `model.dir` is set, MotionLLM; starts a streaming engine on them that describes windows with MotionLLM
     or, without it, with the kinematic primitives.
@@ -47,7 +47,8 @@ def build_engine(config: Config, on_result: Callable[[Description], None] | None
         frame_encoder = describer.frame_encoder
     else:
         describer, frame_encoder = PrimitivesDescriber(), None
-    pipeline = PerceptionPipeline(config.pose.model, smpl, perception_params(config))
+    # intrinsics: from camera_info when the input has it; None: camera.hfov_deg.
+    pipeline = PerceptionPipeline(config.pose.model, smpl, perception_params(config), intrinsics=intrinsics)
     try:
         return StreamingEngine(pipeline, describer, params, on_result=on_result, frame_encoder=frame_encoder,
                                on_person=on_person)

@@ -116,3 +116,17 @@ def test_pose_cli_errors_name_what_is_missing(tmp_path, capsys, test_data, pose_
     assert main(["pose", video, "--pose-model", str(pose_model_path), "--smpl-model", str(truncated),
                  "--out", str(tmp_path / "o.npz")]) == 2
     assert "SMPL_NEUTRAL.pkl" in capsys.readouterr().err
+
+
+def test_given_intrinsics_set_the_depth(test_data, pose_model_path):
+    from motionllm_ros.perception.camera import Intrinsics
+
+    frame = next(iter(open_source(str(test_data / "video" / "dribble_single_person.mp4"))))
+    height, width = frame.rgb.shape[:2]
+    depths = []
+    for hfov in (30.0, 62.0):
+        with PerceptionPipeline(pose_model_path, intrinsics=Intrinsics.from_fov(width, height, hfov)) as pipeline:
+            depths.append(-pipeline.process(frame.rgb, 0.0).joints[0, 2])
+    # A narrower field of view is a longer focal length: the same person in the image is further away.
+    ratio = np.tan(np.radians(31.0)) / np.tan(np.radians(15.0))
+    assert depths[0] / depths[1] == pytest.approx(ratio, rel=0.1)

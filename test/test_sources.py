@@ -327,3 +327,33 @@ def test_frames_json_schema(test_data, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert {"frames", "width", "height", "fps", "skipped"} <= set(summary)
     assert summary["frames"] == 0 and summary["skipped"] == {"size_mismatch": 2}
+
+
+@pytest.mark.parametrize("bag, topic, fx", [("humble_camera_mcap", "/compressed_image", 500.0),
+                                            ("malformed_sqlite3", "/test/sensor_msgs/image", 525.0)])
+def test_real_bags_give_their_camera_info(test_data, bag, topic, fx):
+    source = open_source(str(test_data / "bags" / bag), topic=topic)
+    assert source.camera_info is not None
+    assert source.camera_info.k[0] == fx and (source.camera_info.width, source.camera_info.height) == (640, 480)
+
+
+def test_camera_info_beside_the_image_topic_is_chosen(tmp_path):
+    from rosbags.typesys import Stores, get_typestore
+
+    types = get_typestore(Stores.ROS2_HUMBLE).types
+
+    def info(fx):
+        return types["sensor_msgs/msg/CameraInfo"](
+            header=types["std_msgs/msg/Header"](stamp=types["builtin_interfaces/msg/Time"](sec=1, nanosec=0),
+                                                frame_id="cam"),
+            height=6, width=8, distortion_model="plumb_bob", d=np.zeros(5), k=np.array([fx, 0, 4, 0, fx, 3, 0, 0, 1.0]),
+            r=np.eye(3).reshape(-1), p=np.zeros(12), binning_x=0, binning_y=0,
+            roi=types["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
+
+    bag = tmp_path / "bag"
+    _write_bag(bag, "mcap", [("/left/camera_info", "sensor_msgs/msg/CameraInfo", info(100.0)),
+                             ("/right/camera_info", "sensor_msgs/msg/CameraInfo", info(200.0)),
+                             ("/right/image_raw", "sensor_msgs/msg/Image", _image_msg(1.0, RGB))])
+    assert open_source(str(bag)).camera_info.k[0] == 200.0
+    _write_video(tmp_path / "v.mp4", 3, 10.0)
+    assert open_source(str(tmp_path / "v.mp4")).camera_info is None  # videos carry no calibration

@@ -56,6 +56,16 @@ class SkipCounter:
 
 
 @dataclass(frozen=True)
+class CameraInfoData:
+    """The intrinsics a recording carries for its image topic (sensor_msgs/CameraInfo)."""
+
+    k: tuple[float, ...]  # (9,) row-major 3x3 camera matrix, pixels
+    width: int
+    height: int
+    topic: str
+
+
+@dataclass(frozen=True)
 class SourceInfo:
     kind: str  # "video", "rosbag2" or "camera"
     name: str  # file path, bag path + topic, or camera index
@@ -66,5 +76,6 @@ class SourceInfo:
 class FrameSource(Protocol):
     info: SourceInfo
     skipped: SkipCounter
+    camera_info: CameraInfoData | None  # None when the source has no calibration (video files, cameras)
 
     def __iter__(self) -> Iterator[Frame]: ...

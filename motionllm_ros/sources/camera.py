@@ -18,6 +18,7 @@ class CameraSource:
 
         self.index = index
         self.frame_id = frame_id
+        self.camera_info = None
         self.skipped = SkipCounter(logger)
         self._capture = cv2.VideoCapture(index)
         if not self._capture.isOpened():

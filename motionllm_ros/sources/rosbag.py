@@ -6,12 +6,13 @@ import logging
 from pathlib import Path
 from typing import Iterator
 
-from motionllm_ros.sources.base import LOG, BadFrame, Frame, SkipCounter, SourceError, SourceInfo
+from motionllm_ros.sources.base import LOG, BadFrame, CameraInfoData, Frame, SkipCounter, SourceError, SourceInfo
 from motionllm_ros.sources.images import compressed_to_rgb, image_to_rgb
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
 CAMERA_TYPES = (IMAGE_TYPE, COMPRESSED_TYPE)
+CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 
 
 def bag_paths(path: Path) -> list[Path]:
@@ -61,6 +62,7 @@ class RosbagSource:
             self._reader.close()
             raise
         self.skipped = SkipCounter(logger)
+        self.camera_info = self._read_camera_info(logger)
         self.info = SourceInfo("rosbag2", f"{self.path} {self.topic}", None,
                                sum(c.msgcount for c in self.connections) or None)
         self._logger = logger
@@ -94,6 +96,31 @@ class RosbagSource:
             raise SourceError(f"{self.path}: topic {topic!r} is not an image topic of this recording; image topics: "
                               f"{', '.join(sorted(cameras))}")
         return [c for c in self._reader.connections if c.topic == topic], topic, note
+
+    def _read_camera_info(self, logger: logging.Logger) -> CameraInfoData | None:
+        """The first CameraInfo of the image topic's camera: the sibling `camera_info` topic of the image topic
+        (/cam/image_raw[/compressed] -> /cam/camera_info), else the recording's only CameraInfo topic."""
+        infos = sorted({c.topic for c in self._reader.connections if c.msgtype == CAMERA_INFO_TYPE})
+        namespace = self.topic.removesuffix("/compressed").rsplit("/", 1)[0]
+        topic = namespace + "/camera_info" if namespace + "/camera_info" in infos else None
+        if topic is None and len(infos) == 1:
+            topic = infos[0]
+        if topic is None:
+            if infos:
+                logger.warning("%s: several CameraInfo topics (%s), none beside %s: not using any", self.path,
+                               ", ".join(infos), self.topic)
+            return None
+        connections = [c for c in self._reader.connections if c.topic == topic]
+        for connection, _, raw in self._reader.messages(connections=connections):
+            try:
+                message = self._deserialize(raw, connection.msgtype)
+            except BadFrame as error:
+                logger.warning("%s: unreadable CameraInfo on %s: %s", self.path, topic, error)
+                continue
+            if message.k[0] > 0 and message.width > 0 and message.height > 0:
+                return CameraInfoData(tuple(float(v) for v in message.k), int(message.width), int(message.height),
+                                      topic)
+        return None
 
     def __iter__(self) -> Iterator[Frame]:
         if self._choice_note:

@@ -30,6 +30,7 @@ class VideoFileSource:
         if not opened:
             raise SourceError(f"{self.path}: OpenCV cannot open this file as a video")
         self.frame_id = frame_id
+        self.camera_info = None
         self.skipped = SkipCounter(logger)
         self.info = SourceInfo("video", str(self.path), fps if fps and fps > 0 else None, declared or None)
 
