@@ -116,7 +116,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not config.pose.model:
         raise config_mod.ConfigError("no pose model: give --pose-model PATH (or -p pose.model=PATH)")
     source = open_source(args.input, topic=config.input.bag_topic or None)
-    out = None  # opened once the models have loaded; publish() runs only after frames were submitted
+    intrinsics = intrinsics_of(source)
+    out = recorder = None  # opened once the models have loaded; publish() runs only after frames were submitted
 
     def publish(d) -> None:
         track = "-" if d.track_id is None else d.track_id
@@ -125,11 +126,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if out is not None:
             out.write(json.dumps(description_record(d, args.input)) + "\n")
             out.flush()
+        if recorder is not None:
+            recorder.write_description(d)
 
     # The same models and engine as the ROS node.
-    engine = build_engine(config, on_result=publish, intrinsics=intrinsics_of(source))
+    engine = build_engine(config, on_result=publish, intrinsics=intrinsics)
     try:
         out = open(args.out, "w") if args.out else None
+        if args.mcap:
+            from motionllm_ros.recording import BagRecorder, stamp_offset_for
+
+            recorder = BagRecorder(args.mcap, distro=args.distro, compressed=not args.mcap_raw,
+                                   stamp_offset_s=stamp_offset_for(source.info.kind))
+            recorder.open()
         first_stamp = first_wall = None
         for frame in progress(source, source.info.expected_frames, "run", args.limit):
             if args.live and not args.input.isdigit():
@@ -137,11 +146,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 first_stamp = frame.stamp if first_stamp is None else first_stamp
                 first_wall = time.monotonic() if first_wall is None else first_wall
                 time.sleep(max(0.0, (frame.stamp - first_stamp) - (time.monotonic() - first_wall)))
+            if recorder is not None:
+                recorder.write_frame(frame, intrinsics)
             engine.submit(frame)
     finally:
-        close_engine(engine, flush=True)
+        close_engine(engine, flush=True)  # before closing the outputs: the last window is described here
         if out is not None:
             out.close()
+        if recorder is not None:
+            recorder.close()
+            print(f"recording: {recorder.output} ({', '.join(f'{t} {n}' for t, n in recorder.counts.items())})")
     stats = engine.stats()
     print(f"frames {stats.get('submitted', 0)} submitted, {stats.get('processed', 0)} processed, "
           f"{stats.get('dropped_frames', 0)} dropped; windows {stats.get('windows', 0)}, described "
@@ -157,6 +171,16 @@ def description_record(d, input_name: str) -> dict[str, Any]:
             "track_id": d.track_id, "num_frames": d.num_frames, "num_valid": d.num_valid, "description": d.text,
             "labels": list(d.labels), "scores": list(d.scores), "confidence": d.confidence, "model_id": d.model_id,
             "latency_s": d.latency_s, "details": d.details}
+
+
+# ------------------------------------------------------------------------------------------------- record-bag
+def _cmd_record_bag(args: argparse.Namespace) -> int:
+    from motionllm_ros.recording import record_bag
+
+    summary = record_bag(args.input, args.out, storage=args.storage, compressed=args.compressed, topic=args.topic,
+                         distro=args.distro, frame_id=args.frame_id, scale=args.scale)
+    print(json.dumps(summary, default=str))
+    return 0
 
 
 # ------------------------------------------------------------------------------------------------------- pose
@@ -509,9 +533,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="OUT.jsonl", help="also write one JSON object per description")
     run.add_argument("--live", action="store_true", help="replay at the recorded rate, dropping what the engine "
                                                          "cannot keep up with (what a robot would have seen)")
+    run.add_argument("--mcap", metavar="OUT", help="also record the input images (JPEG), camera_info and the "
+                                                   "BehaviorDescription stream: OUT.mcap, or a rosbag2 directory")
+    run.add_argument("--mcap-raw", action="store_true", help="record raw Image instead of JPEG CompressedImage")
+    run.add_argument("--distro", default="humble", choices=["humble", "jazzy"], help="rosbag2 flavour to write")
     run.add_argument("--limit", type=int, help="stop after this many frames")
     _add_config_flags(run)
     run.set_defaults(handler=_cmd_run)
+
+    record = commands.add_parser(
+        "record-bag", help="write a video into a rosbag2 recording (images + camera_info) for ros2 bag play",
+        description="Video presentation times start at 0 s, which ROS treats as 'no stamp': stamps are offset by "
+                    "1700000000 s (2023-11-14).")
+    record.add_argument("input", metavar="VIDEO")
+    record.add_argument("--out", required=True, metavar="BAG", help="OUT.mcap (one file) or a rosbag2 directory")
+    record.add_argument("--storage", default="mcap", choices=["mcap", "sqlite3"])
+    record.add_argument("--compressed", action="store_true", help="CompressedImage (JPEG) instead of raw Image")
+    record.add_argument("--topic", default="/camera/image_raw")
+    record.add_argument("--distro", default="humble", choices=["humble", "jazzy"])
+    record.add_argument("--frame-id", default="camera")
+    record.add_argument("--scale", type=float, default=1.0, help="resize the frames by this factor")
+    record.set_defaults(handler=_cmd_record_bag)
 
     pose = commands.add_parser(
         "pose", help="online SMPL fit of the target person of a video or bag, written to an .npz",
@@ -625,8 +667,11 @@ def _usage_errors() -> tuple[type[Exception], ...]:
     from motionllm_ros.perception.smpl import SmplModelError
     from motionllm_ros.sources.base import SourceError
 
+    from motionllm_ros.recording import RecordingError
+    from motionllm_ros.typestore import InterfaceDefinitionError
+
     errors: tuple[type[Exception], ...] = (SourceError, config_mod.ConfigError, MotionDataError, PoseModelError,
-                                           SmplModelError)
+                                           SmplModelError, RecordingError, InterfaceDefinitionError)
     if "motionllm_ros.model.errors" in sys.modules:  # only model commands import torch
         errors += (sys.modules["motionllm_ros.model.errors"].ModelError,)
     return errors

@@ -1,10 +1,7 @@
 """Our msg/, srv/ and action/ files as rosbags message classes, for tests that cannot import rclpy.
 
-rosidl turns `srv/Name.srv` into the messages `Name_Request` and `Name_Response`, and
-`action/Name.action` into `Name_Goal`, `Name_Result` and `Name_Feedback`, cutting the file at the
-lines that are exactly `---`. This module cuts the same way and registers every part under the
-type name rclpy uses (`motionllm_ros/srv/QueryBehavior_Request`, ...), so a test double built on
-these classes has the same field names, types and constants as the generated ROS classes.
+The logic lives in `motionllm_ros.typestore`; here the file lookups are bound to this checkout (REPO_ROOT), since
+these tests check the checkout's interface files, wherever the package under test was installed from.
 
     store = make_typestore("humble")
     Request = store.types["motionllm_ros/srv/QueryBehavior_Request"]
@@ -15,98 +12,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from motionllm_ros import typestore as _typestore
+from motionllm_ros.typestore import PACKAGE, InterfaceDefinitionError, split_interface
+
 if TYPE_CHECKING:
     from rosbags.typesys.store import Typestore
 
-PACKAGE = "motionllm_ros"
+__all__ = ["PACKAGE", "REPO_ROOT", "InterfaceDefinitionError", "interface_files", "make_typestore",
+           "split_interface"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-# Suffix of each message rosidl makes from one interface file, in file order.
-PART_SUFFIXES: dict[str, tuple[str, ...]] = {
-    ".msg": ("",),
-    ".srv": ("_Request", "_Response"),
-    ".action": ("_Goal", "_Result", "_Feedback"),
-}
-INTERFACE_FOLDERS = ("msg", "srv", "action")
-SEPARATOR = "---"
-
-
-class InterfaceDefinitionError(ValueError):
-    """An interface file that cannot become message types; the text names the file."""
 
 
 def interface_files(root: Path = REPO_ROOT) -> list[Path]:
-    """Every interface file of the package under `root`, in folder then name order."""
-    return [
-        path
-        for folder in INTERFACE_FOLDERS
-        for path in sorted((root / folder).glob(f"*.{folder}"))
-    ]
-
-
-def split_interface(path: Path) -> dict[str, str]:
-    """The message definitions in one interface file, keyed by full ROS type name."""
-    suffixes = PART_SUFFIXES.get(path.suffix)
-    if suffixes is None or path.parent.name != path.suffix[1:]:
-        raise InterfaceDefinitionError(f"{path}: not a .msg in msg/, .srv in srv/ or .action in action/")
-    lines = path.read_text(encoding="utf-8").splitlines()
-    cuts = [index for index, line in enumerate(lines) if line == SEPARATOR]
-    if len(cuts) != len(suffixes) - 1:
-        raise InterfaceDefinitionError(
-            f"{path}: needs {len(suffixes) - 1} line(s) '{SEPARATOR}' between its parts, found {len(cuts)}"
-        )
-    bounds = [-1, *cuts, len(lines)]
-    return {
-        f"{PACKAGE}/{path.parent.name}/{path.stem}{suffix}": "\n".join(lines[start + 1 : end]) + "\n"
-        for suffix, start, end in zip(suffixes, bounds, bounds[1:])
-    }
+    return _typestore.interface_files(root)
 
 
 def make_typestore(distro: str, root: Path = REPO_ROOT) -> Typestore:
-    """A rosbags typestore of `distro` ("humble" or "jazzy") with our interfaces registered.
-
-    Raises InterfaceDefinitionError naming the file when a definition does not parse or refers to
-    a type that neither the distro nor our package defines.
-    """
-    from rosbags.typesys import Stores, TypesysError, get_types_from_msg, get_typestore
-
-    stores = {"humble": Stores.ROS2_HUMBLE, "jazzy": Stores.ROS2_JAZZY}
-    if distro not in stores:
-        raise ValueError(f"unknown ROS distro {distro!r}; expected one of {sorted(stores)}")
-    store = get_typestore(stores[distro])
-
-    ours: dict = {}
-    source_of: dict[str, Path] = {}
-    for path in interface_files(root):
-        for name, text in split_interface(path).items():
-            # Parsed under <package>/msg/<part> because that is where rosidl resolves a type named
-            # without a package (rosbags would look under srv/ or action/); stored under rosidl's name.
-            try:
-                (definition,) = get_types_from_msg(text, f"{PACKAGE}/msg/{name.rsplit('/', 1)[1]}").values()
-            except TypesysError as error:
-                raise InterfaceDefinitionError(f"{path}: {error}") from error
-            ours[name] = definition
-            source_of[name] = path
-
-    known = set(store.fielddefs) | set(ours)
-    for name, (_constants, fields) in ours.items():
-        for field_name, field_type in fields:
-            unknown = _referenced_types(field_type) - known
-            if unknown:
-                raise InterfaceDefinitionError(
-                    f"{source_of[name]}: field {field_name!r} of {name} uses unknown type(s) {sorted(unknown)}"
-                )
-    store.register(ours)
-    return store
-
-
-def _referenced_types(field_type: tuple) -> set[str]:
-    """Message type names a rosbags field descriptor refers to (primitives excluded)."""
-    from rosbags.interfaces import Nodetype
-
-    kind, detail = field_type
-    if kind == Nodetype.NAME:
-        return {detail}
-    if kind in (Nodetype.ARRAY, Nodetype.SEQUENCE):
-        return _referenced_types(detail[0])
-    return set()
+    return _typestore.make_typestore(distro, root)

@@ -76,3 +76,24 @@ def test_bag_replay_is_repeatable_in_lossless_mode(test_data, pose_model_path, t
     assert first[0]["window_end"] == pytest.approx(1_700_000_002.0)
     keys = ("window_start", "window_end", "description", "labels", "scores", "num_frames", "num_valid")
     assert [[r[k] for k in keys] for r in first] == [[r[k] for k in keys] for r in second]
+
+
+def test_run_records_images_and_descriptions_into_mcap(test_data, pose_model_path, tmp_path):
+    from pathlib import Path
+
+    from rosbags.highlevel import AnyReader
+
+    bag = tmp_path / "bag"
+    assert main(["record-bag", str(test_data / "video" / "dribble_single_person.mp4"), "--out", str(bag),
+                 "--storage", "sqlite3", "--scale", "0.5"]) == 0
+    mcap = tmp_path / "out.mcap"
+    records = _run([str(bag), "--pose-model", str(pose_model_path), "--mcap", str(mcap), "-p", "window.length_s=2.0",
+                    "-p", "window.stride_s=1.0"], tmp_path, "bag")
+    with AnyReader([Path(mcap)]) as reader:  # definitions from the file itself, as Foxglove reads them
+        counts = {c.topic: c.msgcount for c in reader.connections}
+        behavior = [reader.deserialize(raw, c.msgtype) for c, _, raw in
+                    reader.messages(connections=[c for c in reader.connections if c.topic == "/motionllm/behavior"])]
+    assert counts["/camera/image_raw/compressed"] == 40 and counts["/camera/camera_info"] == 40
+    assert [m.description for m in behavior] == [r["description"] for r in records]
+    assert [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in behavior] == pytest.approx(
+        [r["window_end"] for r in records])
