@@ -184,6 +184,8 @@ class StreamingEngine:
         self._next_end: float | None = None
         self._last_end: float | None = None
         self._frame_id = ""
+        self._latest_window: Window | None = None  # for fresh answers to queries
+        self._latest_lock = threading.Lock()
         self._workers = [threading.Thread(target=self._perception_loop, name="motionllm-perception", daemon=True),
                          threading.Thread(target=self._model_loop, name="motionllm-model", daemon=True)]
         for worker in self._workers:
@@ -214,6 +216,11 @@ class StreamingEngine:
         counts["dropped_frames"] = self._frames.dropped
         counts["dropped_windows"] = self._windows.dropped
         return counts
+
+    def latest_window(self) -> Window | None:
+        """The newest window cut (described or still queued, even if the live queue dropped it)."""
+        with self._latest_lock:
+            return self._latest_window
 
     def recent(self, lookback_s: float, track_id: int | None = None) -> list[Description]:
         """Descriptions whose window ends within `lookback_s` of the newest one, oldest first."""
@@ -289,7 +296,10 @@ class StreamingEngine:
         tracks = Counter(s.track_id for s in samples if s.valid)
         track = tracks.most_common(1)[0][0] if tracks else None
         self._count("windows")
-        self._windows.put(Window(start, end, self._frame_id, samples, track))
+        window = Window(start, end, self._frame_id, samples, track)
+        with self._latest_lock:
+            self._latest_window = window
+        self._windows.put(window)
 
     # -- model worker -------------------------------------------------------------------------------------------
     def _model_loop(self) -> None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import array
 import logging
+import threading
+import time
 from types import SimpleNamespace
 
 import cv2
@@ -54,9 +56,10 @@ def ros():
         from rclpy.time import Time
         from sensor_msgs.msg import CompressedImage, Image
         from std_msgs.msg import Header
+        from visualization_msgs.msg import Marker, MarkerArray
 
         from motionllm_ros.action import DescribeBehavior
-        from motionllm_ros.msg import BehaviorDescription
+        from motionllm_ros.msg import BehaviorDescription, SmplPose
         from motionllm_ros.ros import node as node_module
         from motionllm_ros.srv import QueryBehavior
 
@@ -93,19 +96,49 @@ class NobodyPerception:
         self.closed = True
 
 
-def engine_on(perception):
-    """An engine factory for the node: the real engine and describer on `perception`, parameters from the config."""
-    def factory(config, on_result):
-        return StreamingEngine(perception, PrimitivesDescriber(), engine_params(config), on_result=on_result)
+class ScriptedPerception:
+    """Stands in for MediaPipe and the SMPL fit: frame i gets `script[i % len(script)]`, one of "fit" (track 7,
+    a valid fit: the synthetic SMPL body standing 3 m in front of the camera), "no_fit" (track 7, the fit failed)
+    or "nobody"."""
+
+    def __init__(self, script):
+        from motionllm_ros.perception.smpl import default_smpl_model
+
+        self.script = list(script)
+        self.model = default_smpl_model()
+        self.calls = 0
+
+    def process(self, rgb, stamp):
+        from motionllm_ros.perception.pipeline import PersonFrame
+
+        kind = self.script[self.calls % len(self.script)]
+        self.calls += 1
+        if kind == "fit":
+            transl = np.array([0.0, 0.0, -3.0]) - self.model.rest_joints()[0]
+            joints = self.model.forward_kinematics(None, np.zeros(3), np.zeros(69), transl).joints[:22]
+            return PersonFrame(stamp, True, None, 7, 1, np.zeros(3), np.zeros(69), np.zeros(10), transl, joints,
+                               0.01, np.ones(22, bool))
+        nan3 = np.full(3, np.nan)
+        return PersonFrame(stamp, False, "too_few_keypoints" if kind == "no_fit" else "no_person",
+                           7 if kind == "no_fit" else None, int(kind == "no_fit"), nan3, np.full(69, np.nan),
+                           np.zeros(10), nan3, np.full((22, 3), np.nan), float("nan"))
+
+
+def engine_on(perception, describer=None):
+    """An engine factory for the node: the real engine on `perception` with `describer` (the primitives unless
+    given), parameters from the config."""
+    def factory(config, on_result, on_person):
+        return StreamingEngine(perception, describer or PrimitivesDescriber(), engine_params(config),
+                               on_result=on_result, on_person=on_person)
     return factory
 
 
-def make_node(ros, perception=None, namespace=None, context=None, **overrides):
+def make_node(ros, perception=None, namespace=None, context=None, describer=None, **overrides):
     """A node with `overrides` as parameter overrides (`a__b=1` sets a.b), lossless unless said otherwise. With
     `perception`, the engine runs on it; without, the node builds the real one from pose.model."""
     overrides.setdefault("engine__lossless", True)
     parameters = [ros.Parameter(name.replace("__", "."), value=value) for name, value in overrides.items()]
-    kwargs = {"engine_factory": engine_on(perception)} if perception is not None else {}
+    kwargs = {"engine_factory": engine_on(perception, describer)} if perception is not None else {}
     node = ros.node_module.MotionLLMNode(namespace=namespace, context=context, parameter_overrides=parameters,
                                          **kwargs)
     if context is None:
@@ -145,6 +178,11 @@ def behavior_publisher(node):
     return publisher
 
 
+def publisher_of(node, suffix):
+    (publisher,) = [p for p in node.publishers if p.topic_name.endswith(suffix)]
+    return publisher
+
+
 def query_service(node):
     (service,) = node.services
     return service
@@ -169,9 +207,9 @@ def set_sim_time(ros, node, seconds):
     node.get_clock().set_ros_time_override(ros.Time(seconds=seconds, clock_type=ros.ClockType.ROS_TIME))
 
 
-def query(ros, node, question="", track_id=-1, lookback_sec=0.0):
+def query(ros, node, question="", track_id=-1, lookback_sec=0.0, allow_cached=True):
     return query_service(node).call(ros.QueryBehavior.Request(question=question, track_id=track_id,
-                                                              lookback_sec=lookback_sec, allow_cached=True))
+                                                              lookback_sec=lookback_sec, allow_cached=allow_cached))
 
 
 def describe(ros, node, question="", track_id=-1, lookback_sec=0.0, on_feedback=None):
@@ -778,3 +816,140 @@ def test_word_by_word_prefixes():
     assert word_by_word("one person  walking, waving") == ["one", "one person", "one person  walking,",
                                                           "one person  walking, waving"]
     assert word_by_word("") == []
+
+
+# ------------------------------------------------------------------------------------- ~/smpl_pose, ~/skeleton
+def run_script(ros, script, **overrides):
+    """A node whose perception follows `script`, one image per entry (stamps 20.0, 20.1, ...); returns the node
+    once the engine has processed every image (lossless)."""
+    node = make_node(ros, ScriptedPerception(script), **overrides)
+    node.start_if_autostart()
+    for i in range(len(script)):
+        image_subscription(node).deliver(image(ros, sec=20, nanosec=i * 100_000_000))
+    node.engine.close()  # processes what was queued, with the publishers still active
+    return node
+
+
+def test_smpl_pose_per_frame_with_a_target_and_a_skeleton_that_is_deleted_when_lost(ros_context):
+    ros = ros_context
+    node = run_script(ros, ["fit", "fit", "no_fit", "nobody", "nobody", "fit"])
+    smpl = publisher_of(node, "/smpl_pose")
+    assert smpl.topic_name == "/motionllm/smpl_pose" and smpl.msg_type is ros.SmplPose
+    assert smpl.qos_profile.reliability == ros.ReliabilityPolicy.BEST_EFFORT  # sensor data
+    # One message per frame with a target (tracked, fitted or not), stamped and framed like its image.
+    assert [(round(stamp_to_seconds(m.header.stamp), 6), m.header.frame_id, m.valid, m.track_id)
+            for m in smpl.published] == [(20.0, "camera", True, 7), (20.1, "camera", True, 7),
+                                         (20.2, "camera", False, 7), (20.5, "camera", True, 7)]
+    pelvis = np.reshape(smpl.published[0].joints, (22, 3))[0]
+    np.testing.assert_allclose(pelvis, [0.0, 0.0, -3.0], atol=1e-6)  # 3 m in front, in the turned camera frame
+
+    skeleton = publisher_of(node, "/skeleton")
+    assert skeleton.topic_name == "/motionllm/skeleton" and skeleton.msg_type is ros.MarkerArray
+    assert skeleton.qos_profile.reliability == ros.ReliabilityPolicy.RELIABLE  # RViz's default
+    actions = [[marker.action for marker in array.markers] for array in skeleton.published]
+    add, delete_all = ros.Marker.ADD, ros.Marker.DELETEALL
+    assert actions == [[add, add], [add, add], [delete_all], [add, add]]  # deleted once, when the fit is lost
+    joints = skeleton.published[0].markers[1]
+    assert joints.header.frame_id == "camera" and (joints.points[0].z, joints.points[0].y) == pytest.approx(
+        (3.0, 0.0), abs=1e-6)  # optical frame: z forward
+    assert stamp_to_seconds(skeleton.published[2].markers[0].header.stamp) == pytest.approx(20.2)
+
+
+def test_smpl_pose_and_skeleton_can_be_turned_off(ros_context):
+    ros = ros_context
+    node = run_script(ros, ["fit", "no_fit", "fit"], output__smpl_pose=False, output__skeleton_markers=False)
+    assert publisher_of(node, "/smpl_pose").published == publisher_of(node, "/skeleton").published == []
+    assert node.engine.stats()["processed"] == 3
+
+
+def test_smpl_pose_follows_the_camera_pitch(ros_context):
+    ros = ros_context
+    node = run_script(ros, ["fit"], smpl__camera_pitch_deg=30.0)
+    (msg,) = publisher_of(node, "/smpl_pose").published
+    # Upright in the levelled frame; a camera looking 30 deg down sees the body's up axis lean towards it.
+    from motionllm_ros.perception.smpl import axis_angle_to_matrix
+
+    up = axis_angle_to_matrix(np.asarray(msg.global_orient, float)) @ [0.0, 1.0, 0.0]
+    np.testing.assert_allclose(up, [0.0, np.cos(np.radians(30)), np.sin(np.radians(30))], atol=1e-6)
+
+
+def test_smpl_pose_from_real_frames(ros, replayed):
+    engine = replayed.node.engine
+    deadline = time.monotonic() + RESULT_TIMEOUT_S  # frames after the last window's end may still be in process
+    while engine.stats().get("processed", 0) < len(replayed.stamps) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    published = list(publisher_of(replayed.node, "/smpl_pose").published)
+    stamps = [stamp_to_seconds(msg.header.stamp) for msg in published]
+    assert len(published) >= 30  # the player is in view in nearly every frame of the clip
+    assert stamps == sorted(stamps)
+    assert all(min(abs(stamp - image_stamp) for image_stamp in replayed.stamps) < 1e-6 for stamp in stamps)
+    valid = [msg for msg in published if msg.valid]
+    assert valid and all(np.isfinite(msg.joints).all() and msg.header.frame_id == "camera" for msg in valid)
+    # The person stands in front of the camera: the pelvis has z < 0 in the turned camera frame.
+    assert all(np.reshape(msg.joints, (22, 3))[0, 2] < 0 for msg in valid)
+    skeleton = publisher_of(replayed.node, "/skeleton").published
+    assert sum(len(array.markers) == 2 for array in skeleton) == len(valid)
+
+
+# ----------------------------------------------------------------------------------- ~/query with a fresh answer
+class ScriptedLanguageModel(PrimitivesDescriber):
+    """Stands in for MotionLLM's ModelDescriber (which needs weights): windows are described by the primitives,
+    and `answer(window, question, cancel)` answers once `release` is set, or gives up when cancelled."""
+
+    model_id = "scripted-llm"
+
+    def __init__(self):
+        super().__init__()
+        self.release = threading.Event()
+        self.cancelled = threading.Event()
+
+    def answer(self, window, question, cancel=None):
+        while not self.release.wait(0.005):
+            if cancel is not None and cancel.is_set():
+                self.cancelled.set()
+                return SimpleNamespace(answer="", stop_reason="cancelled")
+        return SimpleNamespace(answer=f"{question} ({len(window.samples)} frames up to {window.end:g} s)",
+                               stop_reason="eos")
+
+
+def node_with_windows(ros, describer, **overrides):
+    """An active node whose engine has described windows ending at 12 and 13 s (images at 10 Hz from 10 s)."""
+    if not hasattr(StreamingEngine, "latest_window"):
+        pytest.skip("needs StreamingEngine.latest_window() (engine.py, the lead's)")
+    node = make_node(ros, NobodyPerception(), describer=describer, window__length_s=2.0, window__stride_s=1.0,
+                     **overrides)
+    node.start_if_autostart()
+    for i in range(35):
+        stamp = seconds_to_time(10.0 + i / 10, ros.TimeMsg)
+        image_subscription(node).deliver(image(ros, sec=stamp.sec, nanosec=stamp.nanosec))
+    assert behavior_publisher(node).wait_for_published(2, RESULT_TIMEOUT_S)
+    return node
+
+
+def test_fresh_query_runs_the_model_on_the_latest_window(ros_context):
+    ros = ros_context
+    model = ScriptedLanguageModel()
+    model.release.set()
+    node = node_with_windows(ros, model)
+    response = query(ros, node, question="What now?", allow_cached=False)
+    assert response.success and response.answer == "What now? (20 frames up to 13 s)"
+    assert "fresh answer by scripted-llm" in response.message
+    assert stamp_to_seconds(response.stamp) == 13.0 and stamp_to_seconds(response.evidence[-1].window_end) == 13.0
+    cached = query(ros, node, question="What now?", allow_cached=True)  # from the labels in the history
+    assert cached.success and cached.answer.startswith("No behaviour primitive")
+
+
+def test_fresh_query_times_out_cancels_the_model_and_says_so(ros_context):
+    ros = ros_context
+    model = ScriptedLanguageModel()  # never released: a generation slower than the timeout
+    node = node_with_windows(ros, model, query__timeout_s=0.1)
+    response = query(ros, node, question="What now?", allow_cached=False)
+    assert not response.success and "query.timeout_s" in response.message and response.answer == ""
+    assert model.cancelled.wait(RESULT_TIMEOUT_S)  # the generation was stopped, the model is free again
+
+
+def test_fresh_query_without_a_language_model_answers_from_the_history(ros_context):
+    ros = ros_context
+    node = node_with_windows(ros, PrimitivesDescriber())
+    fresh, cached = (query(ros, node, allow_cached=allow) for allow in (False, True))
+    assert fresh.success and (fresh.answer, fresh.message) == (cached.answer, cached.message)

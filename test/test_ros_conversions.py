@@ -20,8 +20,9 @@ from rosbags.typesys import Stores, get_typestore
 
 from motionllm_ros.engine import Description
 from motionllm_ros.ros.conversions import (BehaviorResult, ConversionError, ImageConverter, SmplResult,
-                                           behavior_description_msg, behavior_result, make_header, seconds_to_time,
-                                           smpl_pose_msg, stamp_to_seconds)
+                                           behavior_description_msg, behavior_result, delete_skeleton_markers,
+                                           make_header, seconds_to_time, skeleton_markers, smpl_pose_msg, smpl_result,
+                                           stamp_to_seconds)
 from motionllm_ros.sources.base import BadFrame
 
 HUMBLE = get_typestore(Stores.ROS2_HUMBLE)
@@ -266,7 +267,7 @@ BEHAVIOR = BehaviorResult(track_id=3, window_start=100.25, window_end=102.75, nu
                           scores=(0.9, 0.4), confidence=0.8, model_id="primitives", frame_id="camera_optical")
 
 
-def smpl_result(valid: bool = True) -> SmplResult:
+def a_smpl_result(valid: bool = True) -> SmplResult:
     rng = np.random.default_rng(2)
     return SmplResult(stamp=55.5, frame_id="camera_optical", track_id=1, betas=rng.normal(size=10),
                       global_orient=rng.normal(size=3), body_pose=rng.normal(size=(23, 3)),
@@ -312,7 +313,7 @@ def test_behavior_description_message(distro):
 def test_smpl_pose_message(distro):
     store, types = message_types(distro)
     msg_type = store.types["motionllm_ros/msg/SmplPose"]
-    result = smpl_result()
+    result = a_smpl_result()
     msg = smpl_pose_msg(result, msg_type=msg_type, **types)
     check_fields(msg, store)
     back = store.deserialize_cdr(store.serialize_cdr(msg, msg_type.__msgtype__), msg_type.__msgtype__)
@@ -329,12 +330,12 @@ def test_smpl_pose_message(distro):
 
 def test_invalid_fit_sends_zero_pose_and_nan_residual():
     store, types = message_types("humble")
-    msg = smpl_pose_msg(smpl_result(valid=False), msg_type=store.types["motionllm_ros/msg/SmplPose"], **types)
+    msg = smpl_pose_msg(a_smpl_result(valid=False), msg_type=store.types["motionllm_ros/msg/SmplPose"], **types)
     check_fields(msg, store)
     assert msg.valid is False and math.isnan(msg.fit_residual)
     for name in ("global_orient", "body_pose", "transl", "joints"):
         assert not getattr(msg, name).any()
-    np.testing.assert_allclose(msg.betas, smpl_result().betas.astype(np.float32))  # the shape stays
+    np.testing.assert_allclose(msg.betas, a_smpl_result().betas.astype(np.float32))  # the shape stays
 
 
 def test_humble_field_rules_are_enforced_by_the_check():
@@ -400,6 +401,117 @@ def test_behavior_result_is_validated(change, field):
 
 def test_smpl_result_shapes_are_validated():
     with pytest.raises(ConversionError, match=r"body_pose must have shape \(23, 3\)"):
-        SmplResult(**{**vars(smpl_result()), "body_pose": np.zeros(69)})
+        SmplResult(**{**vars(a_smpl_result()), "body_pose": np.zeros(69)})
     with pytest.raises(ConversionError, match="joints has non-finite"):
-        SmplResult(**{**vars(smpl_result()), "joints": np.full((22, 3), np.nan)})
+        SmplResult(**{**vars(a_smpl_result()), "joints": np.full((22, 3), np.nan)})
+
+
+# ---------------------------------------------------------------------- perception result -> SmplPose, skeleton
+def person_frame(pitch_deg: float, global_orient, valid=True, track_id=4):
+    """A PersonFrame as the pipeline makes it: the synthetic SMPL model posed in the levelled frame of a camera
+    pitched down by `pitch_deg`, the pelvis 3 m in front of the camera."""
+    from motionllm_ros.perception.fitter import mediapipe_to_smpl_frame
+    from motionllm_ros.perception.pipeline import PersonFrame
+    from motionllm_ros.perception.smpl import default_smpl_model
+
+    model = default_smpl_model()
+    betas = np.linspace(-1.0, 1.0, 10)
+    body_pose = np.random.default_rng(5).normal(scale=0.3, size=69)
+    pelvis = mediapipe_to_smpl_frame(np.array([[0.2, 0.1, 3.0]]), math.radians(pitch_deg))[0]
+    transl = pelvis - model.rest_joints(betas)[0]
+    joints = model.forward_kinematics(betas, np.asarray(global_orient, float), body_pose, transl).joints[:22]
+    return PersonFrame(12.5, valid, None if valid else "too_few_keypoints", track_id, 1,
+                       np.asarray(global_orient, float), body_pose, betas, transl, joints, 0.02), model
+
+
+def test_smpl_pose_is_in_the_turned_camera_frame_whatever_the_pitch():
+    from motionllm_ros.perception.smpl import axis_angle_to_matrix
+
+    pitch = 30.0
+    # Standing upright (levelled frame: no rotation). The camera looks 30 deg down, so in its own turned frame
+    # (y up, z towards the camera) the person's up axis leans towards the camera: (0, cos 30, sin 30).
+    person, model = person_frame(pitch, np.zeros(3))
+    result = smpl_result(person, "cam_optical", math.radians(pitch))
+    assert (result.stamp, result.frame_id, result.track_id, result.valid) == (12.5, "cam_optical", 4, True)
+    up = axis_angle_to_matrix(result.global_orient) @ np.array([0.0, 1.0, 0.0])
+    np.testing.assert_allclose(up, [0.0, math.cos(math.radians(30)), math.sin(math.radians(30))], atol=1e-12)
+    # The pelvis was placed at (0.2, 0.1, 3.0) in the optical frame: (0.2, -0.1, -3.0) turned about x.
+    np.testing.assert_allclose(result.joints[0], [0.2, -0.1, -3.0], atol=1e-9)
+    # The message's fields are one SMPL body: posing the model with them gives its joints.
+    posed = model.forward_kinematics(result.betas, result.global_orient, result.body_pose.reshape(-1),
+                                     result.transl).joints[:22]
+    np.testing.assert_allclose(posed, result.joints, atol=1e-9)
+    np.testing.assert_allclose(result.body_pose.reshape(-1), person.body_pose)  # relative rotations unchanged
+
+
+def test_smpl_pose_at_zero_pitch_is_the_pipeline_frame_and_nobody_tracked_sends_nothing():
+    person, _ = person_frame(0.0, [0.1, 0.4, -0.2])
+    result = smpl_result(person, "cam", 0.0)
+    for name in ("global_orient", "transl", "joints", "betas"):
+        np.testing.assert_allclose(getattr(result, name), getattr(person, name), atol=1e-12)
+    nobody, _ = person_frame(0.0, np.zeros(3), valid=False, track_id=None)
+    assert smpl_result(nobody, "cam", 0.0) is None
+
+
+def test_a_failed_fit_of_a_tracked_person_is_sent_invalid_with_zero_pose():
+    from motionllm_ros.perception.pipeline import PersonFrame
+
+    nan3 = np.full(3, np.nan)
+    person = PersonFrame(3.0, False, "too_few_keypoints", 2, 1, nan3, np.full(69, np.nan), np.ones(10), nan3,
+                         np.full((22, 3), np.nan), math.nan)
+    result = smpl_result(person, "cam", math.radians(10.0))
+    assert result.valid is False and result.track_id == 2 and math.isnan(result.fit_residual)
+    assert not result.joints.any() and not result.global_orient.any()
+    store, types = message_types("humble")
+    msg = smpl_pose_msg(result, msg_type=store.types["motionllm_ros/msg/SmplPose"], **types)
+    check_fields(msg, store)
+    assert msg.valid is False and (msg.betas == 1.0).all()
+
+
+def marker_classes():
+    """rclpy-like Humble classes (defaults for the fields not given, Humble's checks on every assignment)."""
+    from rclpy_double.double_messages import message_class
+
+    return {name: message_class(msgtype) for name, msgtype in [
+        ("array_type", "visualization_msgs/msg/MarkerArray"), ("marker_type", "visualization_msgs/msg/Marker"),
+        ("point_type", "geometry_msgs/msg/Point"), ("header_type", "std_msgs/msg/Header"),
+        ("time_type", "builtin_interfaces/msg/Time"), ("duration_type", "builtin_interfaces/msg/Duration")]}
+
+
+def test_skeleton_markers_draw_21_bones_and_22_joints_in_the_optical_frame():
+    from motionllm_ros.perception.skeleton import HUMANML3D_PARENTS
+
+    classes = marker_classes()
+    person, _ = person_frame(0.0, np.zeros(3))
+    result = smpl_result(person, "cam_optical", 0.0)
+    msg = skeleton_markers(result, **classes)
+    bones, joints = msg.markers
+    marker = classes["marker_type"]
+    assert (bones.type, joints.type) == (marker.LINE_LIST, marker.SPHERE_LIST)
+    assert (bones.ns, bones.id, joints.id) == ("skeleton", 0, 1) and bones.action == marker.ADD
+    assert len(bones.points) == 2 * 21 and len(joints.points) == 22
+    assert (bones.header.frame_id, bones.header.stamp.sec, bones.header.stamp.nanosec) == ("cam_optical", 12,
+                                                                                            500_000_000)
+    assert 0 < bones.lifetime.sec + bones.lifetime.nanosec * 1e-9 <= 1.0
+    assert bones.pose.orientation.w == 1.0 and bones.color.a == 1.0 and joints.scale.z > 0
+    # Optical frame (x right, y down, z forward): the pelvis was put at (0.2, 0.1, 3.0) there; the head is above
+    # the pelvis (smaller y) in an upright body.
+    pelvis = joints.points[0]
+    assert (pelvis.x, pelvis.y, pelvis.z) == pytest.approx((0.2, 0.1, 3.0))
+    assert joints.points[15].y < pelvis.y - 0.3
+    # Bone i runs from joint i+1's parent to joint i+1.
+    for child in (1, 12, 21):
+        start, end = bones.points[2 * (child - 1)], bones.points[2 * (child - 1) + 1]
+        assert (start, end) == (joints.points[HUMANML3D_PARENTS[child]], joints.points[child])
+
+    with pytest.raises(ConversionError, match="valid"):
+        skeleton_markers(smpl_result(person_frame(0.0, np.zeros(3), valid=False)[0], "cam", 0.0), **classes)
+
+
+def test_delete_all_markers():
+    classes = marker_classes()
+    del classes["point_type"], classes["duration_type"]
+    msg = delete_skeleton_markers(7.25, "cam", **classes)
+    (only,) = msg.markers
+    assert only.action == classes["marker_type"].DELETEALL == 3
+    assert (only.header.frame_id, only.header.stamp.sec, only.header.stamp.nanosec) == ("cam", 7, 250_000_000)

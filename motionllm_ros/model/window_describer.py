@@ -21,6 +21,7 @@ from motionllm_ros.engine import Window
 from motionllm_ros.perception import humanml3d
 
 from .checkpoint import MotionLlm, load_model_dir
+from .errors import ModelError
 from .describe import DEFAULT_QUESTION, describe, load_motion_tokenizer_for, load_video_tower
 from .generate import GREEDY, Generator, SamplingConfig
 from .video_tower import FRAMES_PER_CLIP, preprocess_frames, sample_frame_indices
@@ -60,22 +61,32 @@ class ModelDescriber:
         self.cancel = threading.Event()  # set to stop a generation in progress (shutdown)
         self.model_id = Path(model_dir).resolve().name + (" (random weights)" if self.model.random_weights else "")
 
-    @torch.inference_mode()
     def __call__(self, window: Window) -> tuple[str, tuple[str, ...], tuple[float, ...], float, dict[str, Any]]:
         _, labels, scores, _, details = self.primitives(window)
-        encoded = [s for s in window.samples if s.video is not None]
+        encoded = sum(s.video is not None for s in window.samples)
         if not encoded:
             return ("no encoded frame in this window", labels, scores, 0.0, details)
+        result, motion_tokens = self._generate(window, self.question, self.cancel)
+        details = {**details, "frames_encoded_in_window": encoded, "motion_tokens": motion_tokens,
+                   "stop_reason": result.stop_reason, "prompt_tokens": result.prompt_tokens}
+        # confidence 0: not estimated (the generator does not report token probabilities yet).
+        return result.answer, labels, scores, 0.0, details
+
+    def answer(self, window: Window, question: str, cancel: threading.Event | None = None):
+        """A fresh answer to `question` about `window` (a planner's query); `cancel` stops it. -> GenerationResult"""
+        if not any(s.video is not None for s in window.samples):
+            raise ModelError("no encoded frame in the latest window")
+        return self._generate(window, question, cancel)[0]
+
+    @torch.inference_mode()
+    def _generate(self, window: Window, question: str, cancel: threading.Event | None):
+        encoded = [s for s in window.samples if s.video is not None]
         picked = torch.stack([encoded[i].video for i in sample_frame_indices(len(encoded))])  # (8, patches, hidden)
         projector = self.model.video_projector
         video = projector(picked.reshape(-1, picked.shape[-1]).to(next(projector.parameters()).device))
         motion = self._motion(window)
-        result = describe(self.generator, self.question, video=video, motion=motion, sampling=self.sampling,
-                          cancel=self.cancel)
-        details = {**details, "frames_encoded_in_window": len(encoded), "motion_tokens": 0 if motion is None
-                   else int(motion.shape[0]), "stop_reason": result.stop_reason, "prompt_tokens": result.prompt_tokens}
-        # confidence 0: not estimated (the generator does not report token probabilities yet).
-        return result.answer, labels, scores, 0.0, details
+        result = describe(self.generator, question, video=video, motion=motion, sampling=self.sampling, cancel=cancel)
+        return result, 0 if motion is None else int(motion.shape[0])
 
     def _motion(self, window: Window):
         """HumanML3D features of the window's track -> motion embeddings; None when there is too little motion."""

@@ -1,4 +1,4 @@
-"""Answers to ~/query and ~/describe from the engine's history of descriptions. ROS-free.
+"""Answers to ~/query and ~/describe from the engine's history of descriptions, or fresh from the model. ROS-free.
 
 Without a language model, an empty question gets the newest description, and a question gets the behaviour
 labels of the look-back period that share a word with it (stems compared, so "waving" finds "waving_right_hand"
@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from motionllm_ros.engine import Description, StreamingEngine
 
@@ -122,3 +124,60 @@ def word_by_word(text: str) -> list[str]:
     """The growing prefixes of `text` at word boundaries: the partial texts a streamed answer goes through."""
     ends = [match.end() for match in re.finditer(r"\S+", text)]
     return [text[:end] for end in ends]
+
+
+def can_answer_fresh(engine: StreamingEngine) -> bool:
+    """True when the engine's describer is a language model that can answer a question about a window (MotionLLM's
+    ModelDescriber.answer); with the primitives every answer comes from the history."""
+    return callable(getattr(engine.describer, "answer", None))
+
+
+class FreshAnswerer:
+    """One bounded model call at a time on the engine's latest window, on its own worker thread.
+
+    The caller waits at most `timeout_s`; on timeout the generation is cancelled (it stops at the next token and
+    frees the model for the engine's own windows) and the caller gets a failure at once. A call that arrives while
+    a cancelled generation is still winding down is refused rather than queued, so waiting stays bounded.
+    """
+
+    def __init__(self) -> None:
+        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, engine: StreamingEngine, question: str, track_id: int, lookback_s: float,
+                 timeout_s: float) -> Answer:
+        from_history = answer(engine, "", track_id, lookback_s)  # validates the request, gives the evidence
+        if not from_history.success:
+            return from_history
+        window = engine.latest_window()
+        if window is None:
+            return failure("no window yet to answer from")
+        if track_id != TRACK_MOST_SALIENT and track_id != window.track_id:
+            return failure(f"a fresh answer is about the latest window's person (track {window.track_id}), "
+                           f"not track {track_id}: set allow_cached to answer from the history")
+        with self._lock:
+            if self._worker is not None and self._worker.is_alive():
+                return failure("the previous fresh answer is still being cancelled: try again shortly")
+            done, cancel = threading.Event(), threading.Event()
+            outcome: dict[str, Any] = {}
+
+            def work() -> None:
+                try:
+                    outcome["result"] = engine.describer.answer(window, question, cancel=cancel)
+                except Exception as error:  # reported to the caller, who is still waiting or has given up
+                    outcome["error"] = error
+                finally:
+                    done.set()
+
+            self._worker = threading.Thread(target=work, name="motionllm-fresh-answer", daemon=True)
+            self._worker.start()
+        if not done.wait(timeout_s):
+            cancel.set()
+            return failure(f"no fresh answer within query.timeout_s = {timeout_s:g} s (generation cancelled)")
+        if "error" in outcome:
+            error = outcome["error"]
+            return failure(f"the model failed: {type(error).__name__}: {error}")
+        evidence = tuple(d for d in from_history.evidence if d.window_end == window.end) or from_history.evidence
+        return replace(from_history, message=f"fresh answer by {engine.describer.model_id} on the window "
+                                             f"{window.start:.3f}..{window.end:.3f} s",
+                       text=outcome["result"].answer, evidence=evidence, stamp=window.end)

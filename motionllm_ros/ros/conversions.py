@@ -19,6 +19,9 @@ from typing import Any, Callable
 import numpy as np
 
 from motionllm_ros.engine import Description
+from motionllm_ros.perception.fitter import smpl_to_mediapipe_frame
+from motionllm_ros.perception.skeleton import HUMANML3D_PARENTS
+from motionllm_ros.perception.smpl import axis_angle_to_matrix, matrix_to_axis_angle
 from motionllm_ros.sources.images import compressed_to_rgb, image_to_rgb
 
 LOG = logging.getLogger("motionllm.ros")
@@ -265,3 +268,76 @@ def smpl_pose_msg(result: SmplResult, *, msg_type: type, header_type: type, time
         fit_residual=float(result.fit_residual) if result.valid else math.nan,
         valid=bool(result.valid),
     )
+
+
+TURN_ABOUT_X = np.array([1.0, -1.0, -1.0])  # 180 degrees about x, as a factor on (x, y, z): its own inverse
+
+
+def smpl_result(person: Any, frame_id: str, camera_pitch_rad: float) -> SmplResult | None:
+    """The SmplPose content of one frame's perception result (a PersonFrame); None when nobody is tracked.
+
+    The pipeline works in a gravity-levelled frame: the camera frame turned 180 degrees about x, then tilted back
+    by the camera pitch. SmplPose documents the turned camera frame without the tilt (so a subscriber needs no
+    pitch to put the body over the image), so the tilt is undone here; at pitch 0 nothing changes.
+    """
+    if person.track_id is None:
+        return None
+    if not person.valid:
+        zeros = np.zeros(3)
+        return SmplResult(float(person.stamp), frame_id, int(person.track_id), np.asarray(person.betas), zeros,
+                          np.zeros((23, 3)), zeros, np.zeros((22, 3)), math.nan, False)
+    untilt = untilt_matrix(camera_pitch_rad)
+    joints = np.asarray(person.joints, dtype=np.float64)
+    rest_pelvis = joints[0] - np.asarray(person.transl)  # SMPL: pelvis = J_0(betas) + transl, in any frame
+    joints_out = joints @ untilt
+    global_orient = matrix_to_axis_angle(untilt.T @ axis_angle_to_matrix(person.global_orient))
+    body_pose = np.asarray(person.body_pose, dtype=np.float64).reshape(23, 3)  # relative to parents: unchanged
+    return SmplResult(float(person.stamp), frame_id, int(person.track_id), np.asarray(person.betas), global_orient,
+                      body_pose, joints_out[0] - rest_pelvis, joints_out, float(person.residual), True)
+
+
+def untilt_matrix(camera_pitch_rad: float) -> np.ndarray:
+    """(3, 3) L with `levelled_points @ L` = the same points in the turned camera frame (row vectors)."""
+    # smpl_to_mediapipe_frame takes levelled points to the optical frame (tilt undone, then the turn); turning
+    # back about x (negating y and z) leaves the tilt alone.
+    return smpl_to_mediapipe_frame(np.eye(3), camera_pitch_rad) * TURN_ABOUT_X
+
+
+# --------------------------------------------------------------------------------------------- RViz skeleton
+SKELETON_NAMESPACE = "skeleton"
+SKELETON_LIFETIME_NS = 500_000_000  # a few processed frames at the 5-30 Hz the engine runs: a stalled stream fades
+BONE_WIDTH_M = 0.02
+JOINT_DIAMETER_M = 0.05
+
+
+def skeleton_markers(result: SmplResult, *, array_type: type, marker_type: type, point_type: type,
+                     header_type: type, time_type: type, duration_type: type) -> Any:
+    """visualization_msgs/MarkerArray of a valid fit: the 21 bones (LINE_LIST) and the 22 joints (SPHERE_LIST) in
+    the image's optical frame (x right, y down, z forward), so RViz draws them over the camera."""
+    if not result.valid:
+        raise ConversionError("skeleton_markers needs a valid fit: send delete_skeleton_markers instead")
+    optical = np.asarray(result.joints, dtype=np.float64) * TURN_ABOUT_X
+    points = [point_type(x=float(x), y=float(y), z=float(z)) for x, y, z in optical]
+    bones = [end for child, parent in enumerate(HUMANML3D_PARENTS) if parent >= 0
+             for end in (points[parent], points[child])]
+
+    def marker(marker_id: int, kind: int, width: float, rgb: tuple[float, float, float], pts: list) -> Any:
+        msg = marker_type(header=make_header(result.stamp, result.frame_id, header_type=header_type,
+                                             time_type=time_type),
+                          ns=SKELETON_NAMESPACE, id=marker_id, type=kind, action=marker_type.ADD, points=pts,
+                          lifetime=duration_type(sec=0, nanosec=SKELETON_LIFETIME_NS))
+        msg.pose.orientation.w = 1.0  # identity: the points are already in the header's frame
+        msg.scale.x = msg.scale.y = msg.scale.z = float(width)
+        msg.color.r, msg.color.g, msg.color.b = (float(c) for c in rgb)
+        msg.color.a = 1.0
+        return msg
+
+    return array_type(markers=[marker(0, marker_type.LINE_LIST, BONE_WIDTH_M, (0.1, 0.8, 0.2), bones),
+                               marker(1, marker_type.SPHERE_LIST, JOINT_DIAMETER_M, (0.9, 0.3, 0.1), points)])
+
+
+def delete_skeleton_markers(stamp: float, frame_id: str, *, array_type: type, marker_type: type, header_type: type,
+                            time_type: type) -> Any:
+    """A MarkerArray that removes the skeleton (DELETEALL): the target is lost, or its fit failed."""
+    header = make_header(stamp, frame_id, header_type=header_type, time_type=time_type)
+    return array_type(markers=[marker_type(header=header, ns=SKELETON_NAMESPACE, action=marker_type.DELETEALL)])

@@ -11,10 +11,12 @@ describer run on the engine's worker threads. Transitions:
     cleanup     unsubscribe, stop the engine and free the models (parameters may then be changed and the node
                 configured again)
 
-Interfaces: ~/behavior (BehaviorDescription, reliable, transient local, depth 10), ~/query (QueryBehavior service),
-~/describe (DescribeBehavior action), /diagnostics. Callback groups: images, queries and the action each have
-their own, so with the MultiThreadedExecutor none waits behind another or behind the default group (lifecycle and
-parameter services, the diagnostics timer).
+Interfaces: ~/behavior (BehaviorDescription, reliable, transient local, depth 10), ~/smpl_pose (SmplPose, sensor
+data QoS, one per processed frame with a tracked person; output.smpl_pose), ~/skeleton (MarkerArray for RViz, in
+the image's optical frame; output.skeleton_markers), ~/query (QueryBehavior service; with allow_cached false and
+a language model, a fresh answer within query.timeout_s), ~/describe (DescribeBehavior action), /diagnostics.
+Callback groups: images, queries and the action each have their own, so with the MultiThreadedExecutor none waits
+behind another or behind the default group (lifecycle and parameter services, the diagnostics timer).
 
 Data time is the images' header stamps, never the time a callback happens to run, so live cameras, use_sim_time and
 bag replay behave the same.
@@ -23,6 +25,7 @@ bag replay behave the same.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -30,8 +33,10 @@ from typing import Any, Callable, Protocol
 
 import diagnostic_updater
 import rclpy
+from builtin_interfaces.msg import Duration as DurationMsg
 from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticStatus
+from geometry_msgs.msg import Point
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
@@ -40,9 +45,10 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.logging import get_logger
 from rclpy.parameter import Parameter
-from rclpy.qos import qos_policy_name_from_kind
+from rclpy.qos import qos_policy_name_from_kind, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
+from visualization_msgs.msg import Marker, MarkerArray
 
 try:  # Jazzy (where rclpy.qos_event still imports, with a deprecation warning)
     from rclpy.event_handler import SubscriptionEventCallbacks
@@ -52,11 +58,12 @@ except ImportError:  # Humble
 from motionllm_ros.action import DescribeBehavior
 from motionllm_ros.config import NODE_NAME, Config, ConfigError, ParameterSpec, parameter_specs
 from motionllm_ros.engine import Description, StreamingEngine
-from motionllm_ros.msg import BehaviorDescription
-from motionllm_ros.ros.answers import Answer, answer, failure, word_by_word
+from motionllm_ros.msg import BehaviorDescription, SmplPose
+from motionllm_ros.ros.answers import Answer, FreshAnswerer, answer, can_answer_fresh, failure, word_by_word
 from motionllm_ros.ros.conversions import (ImageConverter, behavior_description_msg, behavior_result,
-                                           seconds_to_time, stamp_to_seconds)
-from motionllm_ros.ros.qos import behavior_qos, describe_qos, image_qos, qos_mismatch_hint
+                                           delete_skeleton_markers, seconds_to_time, skeleton_markers, smpl_pose_msg,
+                                           smpl_result, stamp_to_seconds)
+from motionllm_ros.ros.qos import behavior_qos, describe_qos, image_qos, qos_mismatch_hint, skeleton_qos
 from motionllm_ros.runtime import build_engine, close_engine
 from motionllm_ros.sources.base import BadFrame, Frame, SkipCounter
 from motionllm_ros.srv import QueryBehavior
@@ -67,6 +74,9 @@ STALE_AFTER_SEC = 2.0  # node-clock seconds without any image while active befor
 ALL_SKIPPED_WINDOW = 10  # /diagnostics reports an error when this many images in a row were all skipped
 RATE_WINDOW = 30  # accepted frames whose header stamps give the input rate
 DIAGNOSTICS_PERIOD_SEC = 1.0
+# rclpy's default is one thread per CPU core, 2 on a small robot computer: too few when a ~/query waits for a fresh
+# answer and a ~/describe streams while images keep arriving and the lifecycle services must still respond.
+EXECUTOR_THREADS = 4
 
 # `autostart` acts once, at start-up; `input.bag_topic` is read by the offline CLI only.
 READ_ONLY_PARAMETERS = frozenset({"autostart", "input.bag_topic"})
@@ -84,8 +94,9 @@ class FrameSink(Protocol):
     def submit(self, frame: Frame) -> None: ...
 
 
-# config, on_result -> a running engine whose `perception` holds the models; `runtime.build_engine` in production.
-EngineFactory = Callable[[Config, Callable[[Description], None]], StreamingEngine]
+# config, on_result, on_person -> a running engine whose `perception` holds the models; `runtime.build_engine` in
+# production. on_person(frame, person) gets every processed frame's PersonFrame on the engine's perception worker.
+EngineFactory = Callable[[Config, Callable[[Description], None], Callable[[Frame, Any], None]], StreamingEngine]
 
 
 # ------------------------------------------------------------------------------------------------ frame intake
@@ -250,6 +261,7 @@ class MotionLLMNode(LifecycleNode):
         self._sent_lock = threading.Lock()
         self._last_processing_s: float | None = None  # wall seconds from the window's last frame to its result
         self._errors_reported = 0  # engine stage errors already reported on /diagnostics
+        self._fresh_answer = FreshAnswerer()  # ~/query with allow_cached false and a language model
 
         for spec in parameter_specs():
             self.declare_parameter(spec.name, spec.default, parameter_descriptor(spec))
@@ -260,6 +272,13 @@ class MotionLLMNode(LifecycleNode):
         # A lifecycle publisher: silent until activated. Results are published from the engine's model thread:
         # rclpy's publish() may be called from any thread (rcl_publish is thread-safe).
         self._behavior_publisher = self.create_lifecycle_publisher(BehaviorDescription, "~/behavior", behavior_qos())
+        # Per-frame outputs, published from the engine's perception worker. Created here whatever output.* says, so
+        # the node's topics do not change between configurations; a disabled one never publishes. ~/smpl_pose is
+        # a sensor stream (best effort, a late message is worthless); ~/skeleton is reliable because RViz's marker
+        # display subscribes reliable by default and a best-effort publisher would never match it.
+        self._smpl_publisher = self.create_lifecycle_publisher(SmplPose, "~/smpl_pose", qos_profile_sensor_data)
+        self._skeleton_publisher = self.create_lifecycle_publisher(MarkerArray, "~/skeleton", skeleton_qos())
+        self._skeleton_shown = False  # markers of a fit are on display: the next frame without one deletes them
         # Answers read the engine's history and never wait on the models; each interface has its own group so a
         # long stream on ~/describe never holds up ~/query. Reentrant for the action: its cancel requests must be
         # handled while a goal executes.
@@ -283,7 +302,7 @@ class MotionLLMNode(LifecycleNode):
         try:
             # Loads the models: the slow part of bringing the node up, done here so activation is instant.
             # The engine's workers start now and idle until activation sends frames.
-            engine = self._engine_factory(config, self._publish_result)
+            engine = self._engine_factory(config, self._publish_result, self._publish_person)
         except Exception as error:  # model errors name their parameter (pose.model, smpl.model)
             # Caught rather than left to rclpy, which would swallow the message and go through on_error.
             self.get_logger().error(f"cannot configure: {error}")
@@ -487,6 +506,30 @@ class MotionLLMNode(LifecycleNode):
                 self._sent_latency.popitem(last=False)
             self._last_processing_s = description.latency_s
 
+    def _publish_person(self, frame: Frame, person: Any) -> None:
+        """The engine's on_person, run on its perception worker for every processed frame: ~/smpl_pose when
+        someone is tracked (a failed fit is sent with valid false), ~/skeleton while the fit is valid and one
+        DELETEALL when it no longer is. An exception here is logged and counted by the engine (errors.output)."""
+        config = self.config
+        if config is None:  # a frame still in the engine while cleanup runs
+            return
+        result = smpl_result(person, frame.frame_id, math.radians(config.smpl.camera_pitch_deg))
+        if result is not None and config.output.smpl_pose:
+            self._smpl_publisher.publish(smpl_pose_msg(result, msg_type=SmplPose, header_type=Header,
+                                                       time_type=TimeMsg))
+        if not config.output.skeleton_markers:
+            return
+        if result is not None and result.valid:
+            self._skeleton_publisher.publish(skeleton_markers(
+                result, array_type=MarkerArray, marker_type=Marker, point_type=Point, header_type=Header,
+                time_type=TimeMsg, duration_type=DurationMsg))
+            self._skeleton_shown = True
+        elif self._skeleton_shown:
+            self._skeleton_publisher.publish(delete_skeleton_markers(
+                frame.stamp, frame.frame_id, array_type=MarkerArray, marker_type=Marker, header_type=Header,
+                time_type=TimeMsg))
+            self._skeleton_shown = False
+
     def _behavior_msg(self, result: Any, latency: float) -> BehaviorDescription:
         return behavior_description_msg(result, latency, msg_type=BehaviorDescription, header_type=Header,
                                         time_type=TimeMsg)
@@ -499,17 +542,24 @@ class MotionLLMNode(LifecycleNode):
         return [self._behavior_msg(behavior_result(d), sent.get((d.window_end, d.track_id), now - d.window_end))
                 for d in descriptions]
 
-    def _answer(self, question: str, track_id: int, lookback_sec: float) -> Answer:
-        engine = self.engine
-        if self._state != "active" or engine is None:
+    def _answer(self, question: str, track_id: int, lookback_sec: float, fresh: bool = False) -> Answer:
+        engine, config = self.engine, self.config
+        if self._state != "active" or engine is None or config is None:
             return failure(f"the node is {self._state}, not active: it answers once activated")
+        if fresh and can_answer_fresh(engine):
+            # Waits here, on this executor thread, for at most query.timeout_s while the model answers on a worker
+            # thread. No other callback waits with it: ~/query has a callback group of its own, and the
+            # MultiThreadedExecutor runs the images, ~/describe, the lifecycle and parameter services and the
+            # diagnostics timer (other groups) on its other threads. Only a second ~/query waits, as long at most.
+            return self._fresh_answer(engine, question, track_id, lookback_sec, config.query.timeout_s)
         return answer(engine, question, track_id, lookback_sec)
 
     def _on_query(self, request: Any, response: Any) -> Any:
-        """~/query: answered from the history at once; the response object must be returned in every case.
-        `allow_cached` changes nothing while no language model is loaded: every answer comes from the history."""
+        """~/query: from the history at once, or with `allow_cached` false and a language model loaded, a fresh
+        answer on the latest window within query.timeout_s; the response object must be returned in every case."""
         try:
-            result = self._answer(request.question, request.track_id, float(request.lookback_sec))
+            result = self._answer(request.question, request.track_id, float(request.lookback_sec),
+                                  fresh=not request.allow_cached)
             response.success = result.success
             response.message = result.message
             response.answer = result.text
@@ -638,7 +688,7 @@ def main(args: list[str] | None = None) -> int:
         project_logger.addHandler(handler)
         project_logger.setLevel(logging.DEBUG)  # the ROS logger's level (--log-level) does the filtering
         node.start_if_autostart()
-        executor = MultiThreadedExecutor()
+        executor = MultiThreadedExecutor(num_threads=EXECUTOR_THREADS)
         executor.add_node(node)
         executor.spin()
     except ParameterException as error:  # a parameter override of the wrong type or out of range

@@ -55,3 +55,9 @@ def behavior_qos() -> QoSProfile:
     local) still gets the last ten descriptions; a volatile subscriber matches too and gets new ones only."""
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def skeleton_qos() -> QoSProfile:
+    """~/skeleton: reliable (what RViz's marker display requests by default), volatile, the newest array only."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.VOLATILE)

@@ -1,9 +1,10 @@
 """A minimal test double of rclpy, for the node's tests on machines where ROS 2 cannot be installed.
 
 This folder holds stand-ins for the top-level packages the node imports (rclpy, sensor_msgs, std_msgs,
-builtin_interfaces, rcl_interfaces, diagnostic_msgs, diagnostic_updater), and `installed()` adds the interface
-modules that colcon would generate for this package (motionllm_ros.msg, .srv, .action) from our own msg/, srv/
-and action/ files. All of it is importable only inside `installed()`, by the tests that need it, never globally.
+builtin_interfaces, rcl_interfaces, diagnostic_msgs, diagnostic_updater, geometry_msgs, visualization_msgs), and
+`installed()` adds the interface modules that colcon would generate for this package (motionllm_ros.msg, .srv,
+.action) from our own msg/, srv/ and action/ files. All of it is importable only inside `installed()`, by the
+tests that need it, never globally.
 Written from the documented Humble/Jazzy signatures; it reproduces what the node could get wrong:
 
 - messages are the rosbags typestore's Humble classes, made to behave like rclpy's generated ones: keyword
@@ -42,7 +43,7 @@ from stand_in import stand_in
 
 FOLDER = Path(__file__).resolve().parent
 PACKAGES = ("rclpy", "sensor_msgs", "std_msgs", "builtin_interfaces", "rcl_interfaces", "diagnostic_msgs",
-            "diagnostic_updater", "double_messages")
+            "diagnostic_updater", "geometry_msgs", "visualization_msgs", "double_messages")
 INTERFACE_MODULES = ("motionllm_ros.msg", "motionllm_ros.srv", "motionllm_ros.action")
 
 
