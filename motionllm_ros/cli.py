@@ -469,6 +469,24 @@ def _cmd_describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_build_engine(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from motionllm_ros.encoders.select import build_engine_cli
+    from motionllm_ros.model.checkpoint import load_model_dir
+
+    config = _config_from_args(args, **{"model.dir": args.model, "video.engine_cache_dir": args.cache_dir,
+                                        "video.precision": args.precision})
+    if not config.model.dir:
+        raise config_mod.ConfigError("build-engine needs --model DIR (or -p model.dir=DIR)")
+    tower_dir = load_model_dir(Path(config.model.dir)).video_tower_dir
+    if tower_dir is None:
+        raise config_mod.ConfigError(f"{config.model.dir}: the model names no video tower")
+    engine = build_engine_cli(tower_dir, Path(config.video.engine_cache_dir).expanduser(), config.video.precision)
+    print(f"TensorRT engine ready: {engine}")
+    return 0
+
+
 def _cmd_bench_llm(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -623,6 +641,17 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16", "float16"])
     convert.add_argument("--out", required=True, metavar="DIR")
     convert.set_defaults(handler=_cmd_convert)
+
+    build = commands.add_parser(
+        "build-engine", help="prebuild the TensorRT engine of the video tower (on the robot, once)",
+        description="Exports the model's video tower to ONNX and builds a TensorRT engine into the engine cache, "
+                    "keyed by the ONNX hash, TensorRT version, GPU and precision; the node then never builds at "
+                    "start-up. Needs TensorRT and a CUDA GPU.")
+    build.add_argument("--model", metavar="DIR", help="model directory (model.dir)")
+    build.add_argument("--cache-dir", metavar="DIR", help="engine cache (video.engine_cache_dir)")
+    build.add_argument("--precision", choices=["fp16", "fp32"], help="video.precision")
+    _add_config_flags(build)
+    build.set_defaults(handler=_cmd_build_engine)
 
     describe = commands.add_parser("describe", help="one clip in, one MotionLLM answer out",
                                    description="Samples 8 frames of INPUT as the official code does, encodes them, "

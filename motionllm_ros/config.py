@@ -134,6 +134,18 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class VideoConfig:
+    backend: str = _param(
+        "auto", "Video tower backend; unavailable ones are skipped, with the reason logged, in the order tensorrt "
+        "-> onnxruntime -> torch ('auto' starts at tensorrt).", choices=("auto", "tensorrt", "onnxruntime", "torch"))
+    engine_cache_dir: str = _param(
+        "~/.cache/motionllm/engines", "Where ONNX exports and TensorRT engines are kept, keyed by model hash, "
+        "TensorRT version, GPU and precision (`motionllm build-engine` prebuilds them).")
+    precision: str = _param("fp16", "TensorRT / CUDA precision; ONNX Runtime always runs fp32.",
+                            choices=("fp32", "fp16"))
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     smpl_pose: bool = _param(True, "Publish ~/smpl_pose (SmplPose) for every processed frame with a target.")
     skeleton_markers: bool = _param(True, "Publish ~/skeleton (visualization_msgs/MarkerArray) for RViz.")
@@ -158,6 +170,7 @@ class Config:
     window: WindowConfig = field(default_factory=WindowConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     query: QueryConfig = field(default_factory=QueryConfig)
 

@@ -17,7 +17,7 @@ from motionllm_ros.sources import open_source  # noqa: E402
 def test_windows_described_by_the_model_reuse_encoded_frames(tmp_path, test_data, pose_model_path):
     model_dir = make_tiny_checkpoint(tmp_path / "tiny")
     config = Config().replace({"model.dir": str(model_dir), "model.max_new_tokens": 4, "window.length_s": 2.0,
-                               "window.stride_s": 0.5})
+                               "window.stride_s": 0.5, "video.engine_cache_dir": str(tmp_path / "engines")})
     describer = describer_from_config(config)
     results = []
     with PerceptionPipeline(pose_model_path) as pipeline:

@@ -36,6 +36,7 @@ def test_run_with_a_model_says_which_model_wrote_the_text(test_data, pose_model_
     clip = str(test_data / "video" / "dribble_single_person.mp4")
     model = make_tiny_checkpoint(tmp_path / "tiny")
     records = _run([clip, "--pose-model", str(pose_model_path), "--model", str(model), "-p", "model.max_new_tokens=4",
+                    "-p", f"video.engine_cache_dir={tmp_path / 'engines'}",
                     "-p", "window.length_s=2.0", "-p", "window.stride_s=1.0"], tmp_path, "model")
     assert len(records) == 3
     assert all(r["model_id"] == "tiny (random weights)" and r["labels"] for r in records)

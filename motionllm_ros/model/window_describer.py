@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -49,9 +49,14 @@ class ModelDescriber:
     """Describes a window with MotionLLM; labels and scores always come from the kinematic primitives."""
 
     def __init__(self, model_dir: str | Path, window_s: float, question: str = DEFAULT_QUESTION,
-                 sampling: SamplingConfig = GREEDY, dtype: str = "float32", device: str = "cpu"):
+                 sampling: SamplingConfig = GREEDY, dtype: str = "float32", device: str = "cpu",
+                 tower_factory: Callable[[Path, str], Any] | None = None):
+        """`tower_factory(tower_dir, device)`: the video tower backend (see encoders.select); default: torch."""
         self.model: MotionLlm = load_model_dir(Path(model_dir), dtype=dtype, device=device)
-        self.tower = load_video_tower(self.model, device)
+        if tower_factory is not None and self.model.video_tower_dir is not None:
+            self.tower = tower_factory(self.model.video_tower_dir, device)
+        else:
+            self.tower = load_video_tower(self.model, device)
         self.motion = load_motion_tokenizer_for(self.model) if self.model.motion_vqvae is not None else None
         self.generator = Generator(self.model)
         self.question = question
@@ -112,5 +117,11 @@ def describer_from_config(config) -> ModelDescriber:
     base = OFFICIAL_SAMPLING if config.model.sampling == "official" else GREEDY
     sampling = dataclasses.replace(base, max_new_tokens=config.model.max_new_tokens)
     device = "cuda" if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available()) else "cpu"
+    from motionllm_ros.encoders.select import select_backend
+
+    def tower_factory(tower_dir: Path, device: str):
+        cache_dir = Path(config.video.engine_cache_dir).expanduser()
+        return select_backend(config.video.backend, tower_dir, cache_dir, config.video.precision, device).tower
+
     return ModelDescriber(config.model.dir, config.window.length_s, config.model.question, sampling,
-                          config.model.dtype, device)
+                          config.model.dtype, device, tower_factory)

@@ -1,0 +1,100 @@
+"""Pick the video tower backend: the configured one, else the next that can run here, in a fixed order.
+
+Fallback order: tensorrt -> onnxruntime -> torch. Asking for `onnxruntime` never tries TensorRT; `auto` starts at
+`tensorrt`. Each backend that cannot run (package missing, no CUDA device, no CUDA provider) is skipped with a
+message that says why and what to install; a broken model file is an error, not a reason to fall back.
+
+Config keys this maps onto: `video.backend` (auto | tensorrt | onnxruntime | torch), `video.engine_cache_dir`,
+`video.precision` (fp32 | fp16), and the global `device`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from motionllm_ros.model.errors import ModelError
+
+from .engine_cache import EngineCache
+from .onnx_export import BackendUnavailableError, cached_onnx
+from .tensorrt_backend import PRECISIONS, import_tensorrt, load_tensorrt_tower, require_cuda
+
+LOG = logging.getLogger("motionllm.encoders")
+BACKENDS = ("tensorrt", "onnxruntime", "torch")  # the fallback order
+BACKEND_CHOICES = ("auto", *BACKENDS)
+
+
+@dataclass(frozen=True)
+class SelectedBackend:
+    name: str  # the backend that runs
+    tower: Any  # has encode_frames((N, 3, 224, 224)) -> (N, patches, hidden), hidden_size, patches_per_frame
+    skipped: tuple[str, ...]  # one message per backend tried before it, saying why it could not run
+
+
+def select_backend(
+    name: str, tower_dir: str | Path, cache_dir: str | Path, precision: str = "fp32", device: str = "cpu"
+) -> SelectedBackend:
+    """The first backend from `name` on (in BACKENDS order) that runs here; BackendUnavailableError if none does."""
+    if name not in BACKEND_CHOICES:
+        raise ModelError(f"unknown video backend {name!r}; expected one of {BACKEND_CHOICES}")
+    _check_precision(precision)
+    # An explicit choice that falls back deserves a warning; `auto` skipping TensorRT on a laptop does not.
+    level = logging.INFO if name == "auto" else logging.WARNING
+    candidates = BACKENDS if name == "auto" else BACKENDS[BACKENDS.index(name):]
+    skipped: list[str] = []
+    for candidate in candidates:
+        try:
+            tower = _open(candidate, Path(tower_dir), EngineCache(cache_dir), precision, device)
+        except BackendUnavailableError as error:
+            skipped.append(str(error))
+            LOG.log(level, "video backend %s unavailable: %s", candidate, error)
+            continue
+        LOG.info("video backend: %s (%s, %s)", candidate, device, precision)
+        return SelectedBackend(candidate, tower, tuple(skipped))
+    raise BackendUnavailableError("no video backend can run here:\n  " + "\n  ".join(skipped))
+
+
+def _open(backend: str, tower_dir: Path, cache: EngineCache, precision: str, device: str):
+    if backend == "tensorrt":
+        require_cuda(device)
+        import_tensorrt()  # before the export: a missing TensorRT should not cost an ONNX export
+        return load_tensorrt_tower(cached_onnx(tower_dir, cache), cache, precision, device)
+    if backend == "onnxruntime":
+        from .onnxruntime_backend import OnnxRuntimeTower, providers_for
+
+        if precision != "fp32":
+            LOG.info("onnxruntime runs the fp32 export; precision %s applies to tensorrt and torch", precision)
+        providers_for(device)  # before the export, for the same reason
+        return OnnxRuntimeTower(cached_onnx(tower_dir, cache).path, device)
+    return _torch_tower(tower_dir, precision, device)
+
+
+def _torch_tower(tower_dir: Path, precision: str, device: str):
+    import torch
+
+    from motionllm_ros.model.video_tower import VideoTower
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise BackendUnavailableError(f"torch: device {device!r} requested, but torch sees no CUDA device")
+    dtype = torch.float16 if precision == "fp16" and device.startswith("cuda") else torch.float32
+    if precision == "fp16" and dtype == torch.float32:
+        LOG.info("torch on %s runs the video tower in fp32 (fp16 is for CUDA devices)", device)
+    return VideoTower(tower_dir, device=device, dtype=dtype)
+
+
+def build_engine_cli(
+    tower_dir: str | Path, cache_dir: str | Path, precision: str = "fp16", device: str = "cuda"
+) -> Path:
+    """`motionllm build-engine`: prebuild (or verify) the TensorRT engine in the cache; returns the engine file."""
+    _check_precision(precision)
+    import_tensorrt()
+    require_cuda(device)
+    cache = EngineCache(cache_dir)
+    return load_tensorrt_tower(cached_onnx(tower_dir, cache), cache, precision, device).engine_path
+
+
+def _check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise ModelError(f"unknown video precision {precision!r}; expected one of {PRECISIONS}")
