@@ -72,14 +72,9 @@ def test_per_frame_encoding_equals_batched(tower):
 
 
 def test_real_clip_through_tower_and_projector(tower, test_data):
-    cv2 = pytest.importorskip("cv2")
-    capture = cv2.VideoCapture(str(test_data / "video" / "dribble_single_person.mp4"))
-    frames = []
-    while True:
-        ok, bgr = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    from motionllm_ros.sources import open_source
+
+    frames = [frame.rgb for frame in open_source(str(test_data / "video" / "dribble_single_person.mp4"))]
     assert len(frames) == 40
     clip = [frames[i] for i in sample_frame_indices(len(frames))]
     features = tower.encode_frames(preprocess_frames(clip)).reshape(-1, 32)  # (2048, 32)
