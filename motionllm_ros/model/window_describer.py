@@ -50,7 +50,8 @@ class ModelDescriber:
 
     def __init__(self, model_dir: str | Path, window_s: float, question: str = DEFAULT_QUESTION,
                  sampling: SamplingConfig = GREEDY, dtype: str = "float32", device: str = "cpu",
-                 tower_factory: Callable[[Path, str], Any] | None = None):
+                 tower_factory: Callable[[Path, str], Any] | None = None, max_gap_s: float = 0.5,
+                 max_motion_s: float = 9.8):
         """`tower_factory(tower_dir, device)`: the video tower backend (see encoders.select); default: torch."""
         self.model: MotionLlm = load_model_dir(Path(model_dir), dtype=dtype, device=device)
         if tower_factory is not None and self.model.video_tower_dir is not None:
@@ -63,6 +64,8 @@ class ModelDescriber:
         self.sampling = sampling
         self.frame_encoder = GridFrameEncoder(self.tower, window_s / FRAMES_PER_CLIP)
         self.primitives = PrimitivesDescriber()
+        self.max_gap_s = max_gap_s  # motion.max_gap_s: a tracking gap longer than this ends a motion
+        self.max_motion_s = max_motion_s  # motion.max_seconds: the motion tokenizer's longest input
         self.cancel = threading.Event()  # set to stop a generation in progress (shutdown)
         self.model_id = Path(model_dir).resolve().name + (" (random weights)" if self.model.random_weights else "")
 
@@ -100,7 +103,13 @@ class ModelDescriber:
         stamps, joints = window.track_motion()
         if len(stamps) < 2:
             return None
-        _, at_20fps = humanml3d.resample(stamps, joints)
+        # One motion is one continuous stretch of tracking: the latest segment, at most motion.max_seconds long.
+        latest = humanml3d.tracked_segments(stamps, np.ones(len(stamps), bool), self.max_gap_s)[-1]
+        stamps, joints = stamps[latest], joints[latest]
+        keep = stamps >= stamps[-1] - self.max_motion_s
+        if keep.sum() < 2:
+            return None
+        _, at_20fps = humanml3d.resample(stamps[keep], joints[keep])
         if len(at_20fps) < self.motion.config.downsampling + 1:
             return None
         latents = self.motion.encode(humanml3d.compute_features(at_20fps))
@@ -124,4 +133,5 @@ def describer_from_config(config) -> ModelDescriber:
         return select_backend(config.video.backend, tower_dir, cache_dir, config.video.precision, device).tower
 
     return ModelDescriber(config.model.dir, config.window.length_s, config.model.question, sampling,
-                          config.model.dtype, device, tower_factory)
+                          config.model.dtype, device, tower_factory, config.motion.max_gap_s,
+                          config.motion.max_seconds)
