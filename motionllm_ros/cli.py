@@ -173,6 +173,26 @@ def description_record(d, input_name: str) -> dict[str, Any]:
             "latency_s": d.latency_s, "details": d.details}
 
 
+# ------------------------------------------------------------------------------------------------------- eval
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from motionllm_ros.evaluation.run import evaluate
+
+    config = _config_from_args(args, **{"pose.model": args.pose_model, "model.dir": args.model})
+    if not config.pose.model:
+        raise config_mod.ConfigError("no pose model: give --pose-model PATH (or -p pose.model=PATH)")
+    result = evaluate(args.labels, args.out, config, workers=args.workers, live=args.live,
+                      iou_threshold=args.iou)
+    failed = [r for r in result["recordings"] if "error" in r]
+    for r in failed:
+        print(f"failed: {r['input']}: {r['error']}", file=sys.stderr)
+    merged = result["merged"]
+    print(json.dumps({"recordings": len(result["recordings"]), "failed": len(failed),
+                      "micro": merged.get("micro"), "macro_f1": merged.get("macro_f1"),
+                      "latency_s": merged.get("latency_s"), "frames": merged.get("frames"), "qa": merged.get("qa")}))
+    print(f"report: {args.out}/report.md, metrics: {args.out}/metrics.json", file=sys.stderr)
+    return 1 if failed else 0
+
+
 # ------------------------------------------------------------------------------------------------- record-bag
 def _cmd_record_bag(args: argparse.Namespace) -> int:
     from motionllm_ros.recording import record_bag
@@ -559,6 +579,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(run)
     run.set_defaults(handler=_cmd_run)
 
+    evaluation = commands.add_parser(
+        "eval", help="score recordings against annotations (labels, latency, drops, QA) and write a report",
+        description="Runs every recording named in the annotation file (YAML; format in "
+                    "motionllm_ros/evaluation/annotations.py) through the same engine as `motionllm run`, "
+                    "losslessly unless --live, and writes metrics.json, predictions.jsonl, report.md and timeline "
+                    "plots. A recording that fails is reported and the others complete (exit 1 if any failed).")
+    evaluation.add_argument("--labels", required=True, metavar="FILE", help="annotation file")
+    evaluation.add_argument("--out", required=True, metavar="DIR")
+    evaluation.add_argument("--pose-model", metavar="PATH", help="MediaPipe pose_landmarker .task (pose.model)")
+    evaluation.add_argument("--model", metavar="DIR", help="MotionLLM model directory (model.dir)")
+    evaluation.add_argument("--workers", type=int, default=1, help="recordings evaluated in parallel processes")
+    evaluation.add_argument("--live", action="store_true", help="replay at the recorded rate with the live drop "
+                                                                "policy (what a robot would have seen)")
+    evaluation.add_argument("--iou", type=float, default=0.3, help="temporal IoU for a label to match (0.3)")
+    _add_config_flags(evaluation)
+    evaluation.set_defaults(handler=_cmd_eval)
+
     record = commands.add_parser(
         "record-bag", help="write a video into a rosbag2 recording (images + camera_info) for ros2 bag play",
         description="Video presentation times start at 0 s, which ROS treats as 'no stamp': stamps are offset by "
@@ -696,11 +733,12 @@ def _usage_errors() -> tuple[type[Exception], ...]:
     from motionllm_ros.perception.smpl import SmplModelError
     from motionllm_ros.sources.base import SourceError
 
+    from motionllm_ros.evaluation.annotations import AnnotationError
     from motionllm_ros.recording import RecordingError
     from motionllm_ros.typestore import InterfaceDefinitionError
 
     errors: tuple[type[Exception], ...] = (SourceError, config_mod.ConfigError, MotionDataError, PoseModelError,
-                                           SmplModelError, RecordingError, InterfaceDefinitionError)
+                                           SmplModelError, RecordingError, InterfaceDefinitionError, AnnotationError)
     if "motionllm_ros.model.errors" in sys.modules:  # only model commands import torch
         errors += (sys.modules["motionllm_ros.model.errors"].ModelError,)
     return errors

@@ -1,0 +1,174 @@
+"""Annotation files for offline evaluation: labelled time intervals, reference captions and QA pairs per recording.
+
+Format (YAML; JSON is valid YAML too)::
+
+    labels: [walking, standing]        # optional: the labels annotated exhaustively (default: every label used
+                                       # below); only these are scored, predictions of others are counted apart
+    recordings:
+      - path: video/dribble.mp4        # relative to this file, or absolute
+        topic: /camera/image_raw       # optional, rosbag2 only
+        relative: true                 # optional: times count from the first frame (default: data time, i.e.
+                                       # presentation time for videos, header stamps for bags)
+        intervals:
+          - {start_s: 0.0, end_s: 2.5, label: walking}
+        captions: ["a man dribbles a ball"]          # optional reference captions
+        qa:                                          # optional
+          - {question: "Is he walking?", answer: "yes", choices: ["yes", "no"]}
+
+Labels come from the kinematic primitives' vocabulary (`LABEL_VOCABULARY`); an unknown label is an error, since
+it could never be predicted and would silently lower recall.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from motionllm_ros.behavior.primitives import POSTURES, SIDES
+
+# Every label `describe_motion` can emit (see the `_add` calls in behavior/primitives.py).
+LABEL_VOCABULARY = frozenset(
+    [*POSTURES, "still", "walking", "running", "approaching_camera", "leaving_camera", "turning_left",
+     "turning_right", "both_arms_raised", "arm_overhead", "jumping", "falling"]
+    + [f"{side}_arm_raised" for side in SIDES] + [f"pointing_{side}_arm" for side in SIDES]
+    + [f"waving_{side}_hand" for side in SIDES])
+
+
+class AnnotationError(ValueError):
+    """An annotation file that cannot be used; the message names the file, recording, interval and the problem."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    start_s: float  # seconds: data time, or from the first frame when the recording is `relative`
+    end_s: float  # seconds, > start_s
+    label: str  # one of LABEL_VOCABULARY
+
+
+@dataclass(frozen=True)
+class QaPair:
+    question: str
+    answer: str
+    choices: tuple[str, ...] = ()  # empty: open question, scored by normalised exact match
+
+
+@dataclass(frozen=True)
+class RecordingAnnotation:
+    path: Path  # resolved against the annotation file's folder
+    topic: str | None  # image topic of a bag; None: the source picks
+    relative: bool  # interval times count from the first frame's stamp
+    intervals: tuple[Interval, ...]
+    captions: tuple[str, ...]
+    qa: tuple[QaPair, ...]
+
+
+@dataclass(frozen=True)
+class AnnotationSet:
+    source: Path  # the annotation file
+    labels: tuple[str, ...]  # scored labels, sorted
+    recordings: tuple[RecordingAnnotation, ...]
+
+
+def load_annotations(path: str | Path) -> AnnotationSet:
+    """Reads and validates an annotation file. Raises AnnotationError naming what is wrong and where."""
+    import yaml
+
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise AnnotationError(f"{path}: cannot read the annotation file: {error}") from error
+    except yaml.YAMLError as error:
+        raise AnnotationError(f"{path}: not valid YAML: {error}") from error
+    return parse_annotations(document, path)
+
+
+def parse_annotations(document: Any, source: Path) -> AnnotationSet:
+    """Validates an already parsed annotation document; `source` names it in errors and anchors relative paths."""
+    if not isinstance(document, dict) or not isinstance(document.get("recordings"), list):
+        raise AnnotationError(f"{source}: expected a mapping with a 'recordings' list")
+    unknown_keys = set(document) - {"labels", "recordings"}
+    if unknown_keys:
+        raise AnnotationError(f"{source}: unknown top-level key(s) {sorted(unknown_keys)}")
+    if not document["recordings"]:
+        raise AnnotationError(f"{source}: 'recordings' is empty")
+    recordings = tuple(_recording(entry, source, index) for index, entry in enumerate(document["recordings"]))
+    used = {interval.label for recording in recordings for interval in recording.intervals}
+    if "labels" in document:
+        labels = document["labels"]
+        if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+            raise AnnotationError(f"{source}: 'labels' must be a list of label names")
+        for label in labels:
+            _check_label(label, f"{source}: labels")
+        missing = used - set(labels)
+        if missing:
+            raise AnnotationError(f"{source}: intervals use label(s) {sorted(missing)} not listed in 'labels'")
+        used = set(labels)
+    return AnnotationSet(source, tuple(sorted(used)), recordings)
+
+
+def _recording(entry: Any, source: Path, index: int) -> RecordingAnnotation:
+    where = f"{source}: recording {index}"
+    if not isinstance(entry, dict):
+        raise AnnotationError(f"{where}: expected a mapping, got {type(entry).__name__}")
+    if not isinstance(entry.get("path"), str) or not entry["path"]:
+        raise AnnotationError(f"{where}: 'path' (a string) is required")
+    where = f"{source}: recording {index} ({entry['path']})"
+    unknown_keys = set(entry) - {"path", "topic", "relative", "intervals", "captions", "qa"}
+    if unknown_keys:
+        raise AnnotationError(f"{where}: unknown key(s) {sorted(unknown_keys)}")
+    topic = entry.get("topic")
+    if topic is not None and not isinstance(topic, str):
+        raise AnnotationError(f"{where}: 'topic' must be a string")
+    relative = entry.get("relative", False)
+    if not isinstance(relative, bool):
+        raise AnnotationError(f"{where}: 'relative' must be true or false")
+    raw_intervals = entry.get("intervals", [])
+    if not isinstance(raw_intervals, list):
+        raise AnnotationError(f"{where}: 'intervals' must be a list")
+    intervals = tuple(_interval(item, f"{where}: interval {k}") for k, item in enumerate(raw_intervals))
+    captions = entry.get("captions", [])
+    if not isinstance(captions, list) or not all(isinstance(c, str) and c.strip() for c in captions):
+        raise AnnotationError(f"{where}: 'captions' must be a list of non-empty strings")
+    raw_qa = entry.get("qa", [])
+    if not isinstance(raw_qa, list):
+        raise AnnotationError(f"{where}: 'qa' must be a list")
+    qa = tuple(_qa(item, f"{where}: qa {k}") for k, item in enumerate(raw_qa))
+    resolved = Path(entry["path"]).expanduser()
+    if not resolved.is_absolute():
+        resolved = source.parent / resolved
+    return RecordingAnnotation(resolved, topic, relative, intervals, tuple(captions), qa)
+
+
+def _interval(item: Any, where: str) -> Interval:
+    if not isinstance(item, dict) or set(item) != {"start_s", "end_s", "label"}:
+        raise AnnotationError(f"{where}: expected exactly the keys start_s, end_s, label; got {item!r}")
+    start, end = item["start_s"], item["end_s"]
+    for name, value in (("start_s", start), ("end_s", end)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise AnnotationError(f"{where}: {name} must be a finite number of seconds, got {value!r}")
+    if end <= start:
+        raise AnnotationError(f"{where}: end_s ({end}) must be greater than start_s ({start})")
+    _check_label(item["label"], where)
+    return Interval(float(start), float(end), item["label"])
+
+
+def _check_label(label: Any, where: str) -> None:
+    if label not in LABEL_VOCABULARY:
+        raise AnnotationError(f"{where}: unknown label {label!r}; known labels: {', '.join(sorted(LABEL_VOCABULARY))}")
+
+
+def _qa(item: Any, where: str) -> QaPair:
+    if not isinstance(item, dict) or not {"question", "answer"} <= set(item) <= {"question", "answer", "choices"}:
+        raise AnnotationError(f"{where}: expected keys question, answer and optionally choices; got {item!r}")
+    if not all(isinstance(item[key], str) and item[key].strip() for key in ("question", "answer")):
+        raise AnnotationError(f"{where}: question and answer must be non-empty strings (quote yes/no/on/off)")
+    choices = item.get("choices", [])
+    if not isinstance(choices, list) or not all(isinstance(choice, str) for choice in choices):
+        # YAML 1.1 reads unquoted yes/no/on/off as booleans: the likeliest cause, so say it.
+        raise AnnotationError(f"{where}: choices must be a list of strings (quote yes/no/on/off), got {choices!r}")
+    if choices and item["answer"] not in choices:
+        raise AnnotationError(f"{where}: answer {item['answer']!r} is not one of the choices {choices}")
+    return QaPair(item["question"], item["answer"], tuple(choices))
