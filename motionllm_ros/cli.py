@@ -374,6 +374,8 @@ def _joints_at_20fps(pose, max_gap_s: float):
 
 # ------------------------------------------------------------------------------------------------------ bench
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.stage == "all":
+        return _bench_all(args)
     if args.stage == "engine":
         return _bench_engine(args)
     if args.stage == "llm":
@@ -394,6 +396,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     print(f"| SMPLify-style (smplx + Adam) | {result['baseline_frames']} | {base['median_ms']:.1f} | "
           f"{base['p95_ms']:.1f} | {base['mean_error_m'] * 1e3:.3f} | {base['mean_iterations']:.0f} |")
     print(f"speed-up (median): {result['speedup_median']:.0f}x")
+    return 0
+
+
+def _bench_all(args: argparse.Namespace) -> int:
+    from motionllm_ros.bench_all import markdown_table, run_all
+
+    if not args.input or not args.pose_model:
+        raise config_mod.ConfigError("bench all needs --input CLIP and --pose-model PATH")
+    result = run_all(args.input, args.pose_model, args.model, quick=args.quick)
+    print(json.dumps(result) if args.json else markdown_table(result))
     return 0
 
 
@@ -640,12 +652,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser(
         "bench", help="measure a pipeline stage on this machine, with its same-run baseline",
-        description="fit: per-frame time of the online SMPL fit (warm start, one core) on a synthetic motion, next "
+        description="all: every stage (decode, pose, SMPL fit, HumanML3D features, video encode per backend, "
+                    "projector, LLM prefill and decode, end-to-end window latency, peak memory) with the same-run "
+                    "baselines, as JSON or a markdown table (scripts/perf_table.py puts it in the README). "
+                    "fit: per-frame time of the online SMPL fit (warm start, one core) on a synthetic motion, next "
                     "to an SMPLify-style fit (smplx forward + Adam) run to the same error on the same targets. "
                     "engine: the live engine fed a clip, looped, at --overload times the rate it can process, for "
                     "--seconds: drops, memory (RSS) and latency. llm: prefill and KV-cached decode next to the "
                     "official no-cache loop, and the fraction of the memory-bandwidth bound reached.")
-    bench.add_argument("stage", choices=["fit", "engine", "llm"])
+    bench.add_argument("stage", choices=["all", "fit", "engine", "llm"])
     bench.add_argument("--frames", type=int, default=300, help="frames for our fitter (default 300)")
     bench.add_argument("--baseline-frames", type=int, default=30,
                        help="frames for the ~500x slower baseline (default 30)")
@@ -658,6 +673,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--context", type=int, default=2200, help="llm: prompt length in tokens (default 2200)")
     bench.add_argument("--new-tokens", type=int, default=64, help="llm: tokens to decode (default 64)")
     bench.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    bench.add_argument("--quick", action="store_true", help="all: fewer samples (smoke test)")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler=_cmd_bench)
 

@@ -34,3 +34,15 @@ def test_windows_described_by_the_model_reuse_encoded_frames(tmp_path, test_data
     # One encode per 0.25 s grid cell over 0 .. 3.25 s, against 8 per window when each window re-encodes its frames.
     assert describer.frame_encoder.encoded == 14
     assert 8 * len(results) / describer.frame_encoder.encoded > 2
+
+
+def test_grid_encoder_takes_frames_that_lie_on_grid_points(tmp_path):
+    import numpy as np
+
+    from motionllm_ros.model.video_tower import VideoTower, write_tiny_video_tower
+    from motionllm_ros.model.window_describer import GridFrameEncoder
+
+    encoder = GridFrameEncoder(VideoTower(write_tiny_video_tower(tmp_path / "tower")), period_s=0.2)
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    taken = [i for i in range(20) if encoder(i * 0.2, rgb) is not None]  # 5 fps on a 0.2 s grid: every frame
+    assert taken == list(range(20))

@@ -37,10 +37,12 @@ class GridFrameEncoder:
         self._next: float | None = None
 
     def __call__(self, stamp: float, rgb: np.ndarray):
-        # A stamp far behind the next grid point is a replay restart: follow it.
-        if self._next is not None and self._next - self.period_s <= stamp < self._next:
+        # A stamp far behind the next grid point is a replay restart: follow it. The tolerance keeps a frame that
+        # lies on a grid point (0.6 s with a 0.2 s period) from being taken for one just before it.
+        tolerance = 1e-6 * max(1.0, abs(stamp))
+        if self._next is not None and self._next - self.period_s <= stamp < self._next - tolerance:
             return None
-        self._next = (math.floor(stamp / self.period_s) + 1) * self.period_s
+        self._next = (math.floor(stamp / self.period_s + 1e-6) + 1) * self.period_s
         self.encoded += 1
         return self.tower.encode_frames(preprocess_frames([rgb]))[0].float().cpu()
 
