@@ -374,6 +374,15 @@ def _joints_at_20fps(pose, max_gap_s: float):
 
 # ------------------------------------------------------------------------------------------------------ bench
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.stage == "memory":
+        from pathlib import Path
+
+        from motionllm_ros.model.memory import memory_report
+
+        if not args.model:
+            raise config_mod.ConfigError("bench memory needs --model DIR")
+        print(json.dumps(memory_report(Path(args.model), context=args.context), indent=None if args.json else 1))
+        return 0
     if args.stage == "all":
         return _bench_all(args)
     if args.stage == "engine":
@@ -658,9 +667,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "fit: per-frame time of the online SMPL fit (warm start, one core) on a synthetic motion, next "
                     "to an SMPLify-style fit (smplx forward + Adam) run to the same error on the same targets. "
                     "engine: the live engine fed a clip, looped, at --overload times the rate it can process, for "
-                    "--seconds: drops, memory (RSS) and latency. llm: prefill and KV-cached decode next to the "
+                    "--seconds: drops, memory (RSS) and latency. memory: LLM weight and KV-cache bytes for each "
+                    "precision / quantisation option (--model DIR), and Vicuna-7B's computed. llm: prefill and KV-cached decode next to the "
                     "official no-cache loop, and the fraction of the memory-bandwidth bound reached.")
-    bench.add_argument("stage", choices=["all", "fit", "engine", "llm"])
+    bench.add_argument("stage", choices=["all", "fit", "engine", "llm", "memory"])
     bench.add_argument("--frames", type=int, default=300, help="frames for our fitter (default 300)")
     bench.add_argument("--baseline-frames", type=int, default=30,
                        help="frames for the ~500x slower baseline (default 30)")

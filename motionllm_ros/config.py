@@ -131,6 +131,13 @@ class ModelConfig:
                                  max=1024)
     dtype: str = _param("float32", "Weights' precision: float32 (CPU), bfloat16 / float16 (GPU).",
                         choices=("float32", "bfloat16", "float16"))
+    quantization: str = _param(
+        "none", "Weight-only quantisation of the LLM's linear layers with torchao: int8 (CPU or CUDA), int4 (CUDA "
+        "only). For 8 GB devices.", choices=("none", "int8", "int4"))
+    video_tokens_per_frame: int = _param(
+        256, "Video tokens per frame after average pooling of the 16x16 patch grid (64 = 2x2, 16 = 4x4); 256 = off. "
+        "The released weights were trained with 256: fewer trade answer quality for prefill time and memory.",
+        choices=(256, 64, 16))
 
 
 @dataclass(frozen=True)

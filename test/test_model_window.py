@@ -46,3 +46,25 @@ def test_grid_encoder_takes_frames_that_lie_on_grid_points(tmp_path):
     rgb = np.zeros((8, 8, 3), np.uint8)
     taken = [i for i in range(20) if encoder(i * 0.2, rgb) is not None]  # 5 fps on a 0.2 s grid: every frame
     assert taken == list(range(20))
+
+
+def test_int8_weights_and_pooled_video_tokens_run_the_same_path(tmp_path, test_data, pose_model_path):
+    pytest.importorskip("torchao")
+    model_dir = make_tiny_checkpoint(tmp_path / "tiny")
+    prompts = {}
+    for budget, quantization in ((256, "none"), (64, "int8")):
+        config = Config().replace({"model.dir": str(model_dir), "model.max_new_tokens": 2, "window.length_s": 2.0,
+                                   "window.stride_s": 1.0, "model.quantization": quantization,
+                                   "model.video_tokens_per_frame": budget, "video.backend": "torch"})
+        describer = describer_from_config(config)
+        results = []
+        with PerceptionPipeline(pose_model_path) as pipeline:
+            engine = StreamingEngine(pipeline, describer, EngineParams(window_s=2.0, stride_s=1.0, lossless=True),
+                                     on_result=results.append, frame_encoder=describer.frame_encoder)
+            for frame in open_source(str(test_data / "video" / "street_walking_5frames.mp4")):
+                engine.submit(frame)
+            engine.close()
+        assert results and "errors.model" not in engine.stats()
+        prompts[budget] = results[0].details["prompt_tokens"]
+    # 8 frames x (256 - 64) fewer video tokens in the prompt.
+    assert prompts[256] - prompts[64] == 8 * (256 - 64)

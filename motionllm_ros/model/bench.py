@@ -22,6 +22,7 @@ import torch
 from .checkpoint import MotionLlm
 from .errors import ModelError
 from .generate import Generator, SamplingConfig, generate_without_cache
+from .memory import tensor_bytes
 from .prompt import video_prompt
 
 
@@ -39,7 +40,8 @@ def measure_copy_bandwidth(megabytes: int = 512, repeats: int = 5) -> float:
 
 def decode_bytes_per_token(model: MotionLlm, context: int) -> int:
     embedding = model.llm.get_input_embeddings().weight
-    weights = sum(p.numel() * p.element_size() for p in model.llm.parameters() if p is not embedding)
+    # tensor_bytes counts a quantised tensor's real storage (element_size() reports the original dtype).
+    weights = sum(tensor_bytes(p) for p in model.llm.parameters() if p is not embedding)
     c = model.config
     kv_cache = 2 * c.n_layer * context * c.kv_embd * embedding.element_size()
     return int(weights + kv_cache)

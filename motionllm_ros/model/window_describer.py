@@ -24,6 +24,7 @@ from .checkpoint import MotionLlm, load_model_dir
 from .errors import ModelError
 from .describe import DEFAULT_QUESTION, describe, load_motion_tokenizer_for, load_video_tower
 from .generate import GREEDY, Generator, SamplingConfig
+from .memory import pool_video_tokens, quantize_llm
 from .video_tower import FRAMES_PER_CLIP, preprocess_frames, sample_frame_indices
 
 
@@ -53,9 +54,11 @@ class ModelDescriber:
     def __init__(self, model_dir: str | Path, window_s: float, question: str = DEFAULT_QUESTION,
                  sampling: SamplingConfig = GREEDY, dtype: str = "float32", device: str = "cpu",
                  tower_factory: Callable[[Path, str], Any] | None = None, max_gap_s: float = 0.5,
-                 max_motion_s: float = 9.8):
+                 max_motion_s: float = 9.8, quantization: str = "none", video_tokens_per_frame: int = 256):
         """`tower_factory(tower_dir, device)`: the video tower backend (see encoders.select); default: torch."""
-        self.model: MotionLlm = load_model_dir(Path(model_dir), dtype=dtype, device=device)
+        self.model: MotionLlm = quantize_llm(load_model_dir(Path(model_dir), dtype=dtype, device=device),
+                                             quantization)
+        self.video_tokens_per_frame = video_tokens_per_frame  # model.video_tokens_per_frame: 256 = as trained
         if tower_factory is not None and self.model.video_tower_dir is not None:
             self.tower = tower_factory(self.model.video_tower_dir, device)
         else:
@@ -92,6 +95,7 @@ class ModelDescriber:
     def _generate(self, window: Window, question: str, cancel: threading.Event | None):
         encoded = [s for s in window.samples if s.video is not None]
         picked = torch.stack([encoded[i].video for i in sample_frame_indices(len(encoded))])  # (8, patches, hidden)
+        picked = pool_video_tokens(picked, self.video_tokens_per_frame)  # before the projector: cheaper
         projector = self.model.video_projector
         video = projector(picked.reshape(-1, picked.shape[-1]).to(next(projector.parameters()).device))
         motion = self._motion(window)
@@ -136,4 +140,4 @@ def describer_from_config(config) -> ModelDescriber:
 
     return ModelDescriber(config.model.dir, config.window.length_s, config.model.question, sampling,
                           config.model.dtype, device, tower_factory, config.motion.max_gap_s,
-                          config.motion.max_seconds)
+                          config.motion.max_seconds, config.model.quantization, config.model.video_tokens_per_frame)
