@@ -101,10 +101,8 @@ def format_frames_summary(s: dict[str, Any]) -> str:
 
 # -------------------------------------------------------------------------------------------------------- run
 def _cmd_run(args: argparse.Namespace) -> int:
-    import time
-
     from motionllm_ros.runtime import build_engine, close_engine
-    from motionllm_ros.sources import open_source
+    from motionllm_ros.sources import at_recorded_rate, open_source
 
     overrides = {"pose.model": args.pose_model, "smpl.model": args.smpl_model, "input.bag_topic": args.topic,
                  "model.dir": args.model}
@@ -139,13 +137,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             recorder = BagRecorder(args.mcap, distro=args.distro, compressed=not args.mcap_raw,
                                    stamp_offset_s=stamp_offset_for(source.info.kind))
             recorder.open()
-        first_stamp = first_wall = None
-        for frame in progress(source, source.info.expected_frames, "run", args.limit):
-            if args.live and not args.input.isdigit():
-                # Replay a recording at its recorded rate so that the live drop policy sees real timing.
-                first_stamp = frame.stamp if first_stamp is None else first_stamp
-                first_wall = time.monotonic() if first_wall is None else first_wall
-                time.sleep(max(0.0, (frame.stamp - first_stamp) - (time.monotonic() - first_wall)))
+        # A camera is live by nature; a recording replayed --live runs at its recorded rate.
+        frames = at_recorded_rate(source) if args.live and not args.input.isdigit() else source
+        for frame in progress(frames, source.info.expected_frames, "run", args.limit):
             if recorder is not None:
                 recorder.write_frame(frame, intrinsics)
             engine.submit(frame)

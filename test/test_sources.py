@@ -357,3 +357,16 @@ def test_camera_info_beside_the_image_topic_is_chosen(tmp_path):
     assert open_source(str(bag)).camera_info.k[0] == 200.0
     _write_video(tmp_path / "v.mp4", 3, 10.0)
     assert open_source(str(tmp_path / "v.mp4")).camera_info is None  # videos carry no calibration
+
+
+def test_recorded_rate_replay_waits_for_the_stamps():
+    import time
+
+    from motionllm_ros.sources import at_recorded_rate
+    from motionllm_ros.sources.base import Frame
+
+    frames = [Frame(100.0 + 0.05 * i, RGB, "cam") for i in range(5)]
+    started = time.monotonic()
+    assert list(at_recorded_rate(frames)) == frames
+    # Five frames 50 ms apart cannot be replayed in less than the 200 ms they span (a lower bound, not a timing).
+    assert time.monotonic() - started >= 0.2 - 1e-3

@@ -9,7 +9,6 @@ report.md with one timeline PNG per recording (annotated vs predicted labels).
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +50,7 @@ def evaluate_recording(recording: RecordingAnnotation, config: Config, live: boo
     from motionllm_ros.cli import description_record, intrinsics_of
     from motionllm_ros.ros.answers import TRACK_MOST_SALIENT, answer
     from motionllm_ros.runtime import build_engine, close_engine
-    from motionllm_ros.sources import open_source
+    from motionllm_ros.sources import at_recorded_rate, open_source
 
     name = str(recording.path)
     records: list[dict[str, Any]] = []
@@ -61,11 +60,8 @@ def evaluate_recording(recording: RecordingAnnotation, config: Config, live: boo
                               intrinsics=intrinsics_of(source))
         first_stamp = last_stamp = None
         try:
-            first_wall = time.monotonic()
-            for frame in source:
+            for frame in at_recorded_rate(source) if live else source:  # as `motionllm run --live` replays
                 first_stamp = frame.stamp if first_stamp is None else first_stamp
-                if live:  # replay at the recorded rate, as `motionllm run --live` does
-                    time.sleep(max(0.0, (frame.stamp - first_stamp) - (time.monotonic() - first_wall)))
                 engine.submit(frame)
                 last_stamp = frame.stamp
         finally:

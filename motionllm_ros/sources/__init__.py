@@ -60,3 +60,16 @@ def open_source(spec: str | int, topic: str | None = None, frame_id: str = "",
     from motionllm_ros.sources.video import VideoFileSource
 
     return VideoFileSource(path, frame_id=frame_id, logger=logger)
+
+
+def at_recorded_rate(frames):
+    """Yields `frames` no faster than their stamps advance: a recording replayed in real time, so that the live drop
+    policy sees the timing a robot would have seen."""
+    import time
+
+    first_stamp = first_wall = None
+    for frame in frames:
+        if first_stamp is None:
+            first_stamp, first_wall = frame.stamp, time.monotonic()
+        time.sleep(max(0.0, (frame.stamp - first_stamp) - (time.monotonic() - first_wall)))
+        yield frame
