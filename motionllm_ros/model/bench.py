@@ -22,7 +22,7 @@ import torch
 from .checkpoint import MotionLlm
 from .errors import ModelError
 from .generate import Generator, SamplingConfig, generate_without_cache
-from .memory import tensor_bytes
+from .memory import kv_bytes_per_token, tensor_bytes
 from .prompt import video_prompt
 
 
@@ -42,8 +42,7 @@ def decode_bytes_per_token(model: MotionLlm, context: int) -> int:
     embedding = model.llm.get_input_embeddings().weight
     # tensor_bytes counts a quantised tensor's real storage (element_size() reports the original dtype).
     weights = sum(tensor_bytes(p) for p in model.llm.parameters() if p is not embedding)
-    c = model.config
-    kv_cache = 2 * c.n_layer * context * c.kv_embd * embedding.element_size()
+    kv_cache = context * kv_bytes_per_token(model.config, embedding.element_size())
     return int(weights + kv_cache)
 
 

@@ -159,9 +159,14 @@ def computed_weight_bytes(config: LlmConfig, option: MemoryOption) -> int:
     return total
 
 
+def kv_bytes_per_token(config: LlmConfig, bytes_per_value: int) -> int:
+    """Keys and values of every layer for one token."""
+    return 2 * config.n_layer * config.kv_embd * bytes_per_value
+
+
 def computed_kv_bytes_per_token(config: LlmConfig, option: MemoryOption) -> int:
     """Keys and values of every layer for one token, in the model dtype."""
-    return 2 * config.n_layer * config.kv_embd * _DTYPE_BYTES[option.dtype]
+    return kv_bytes_per_token(config, _DTYPE_BYTES[option.dtype])
 
 
 def video_tokens_per_window() -> dict[int, int]:
