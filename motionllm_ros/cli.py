@@ -169,20 +169,23 @@ def description_record(d, input_name: str) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------------- eval
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from motionllm_ros.evaluation.run import evaluate
+    from motionllm_ros.evaluation.run import EvalOptions, evaluate
 
     config = _config_from_args(args, **{"pose.model": args.pose_model, "model.dir": args.model})
     if not config.pose.model:
         raise config_mod.ConfigError("no pose model: give --pose-model PATH (or -p pose.model=PATH)")
-    result = evaluate(args.labels, args.out, config, workers=args.workers, live=args.live,
-                      iou_threshold=args.iou)
+    options = EvalOptions(live=args.live, iou_threshold=args.iou, workers=args.workers, ray_address=args.ray,
+                          ray_cpus=args.ray_cpus, ray_gpus=args.ray_gpus, retries=args.retries,
+                          mcap=not args.no_mcap, bertscore_model=args.bertscore_model,
+                          bertscore_layers=args.bertscore_layers)
+    result = evaluate(args.labels, args.out, config, args.inputs, options)
     failed = [r for r in result["recordings"] if "error" in r]
     for r in failed:
         print(f"failed: {r['input']}: {r['error']}", file=sys.stderr)
     merged = result["merged"]
     print(json.dumps({"recordings": len(result["recordings"]), "failed": len(failed),
-                      "micro": merged.get("micro"), "macro_f1": merged.get("macro_f1"),
-                      "latency_s": merged.get("latency_s"), "frames": merged.get("frames"), "qa": merged.get("qa")}))
+                      **{key: merged.get(key) for key in ("micro", "macro_f1", "latency_s", "frames", "qa",
+                                                          "captions")}}))
     print(f"report: {args.out}/report.md, metrics: {args.out}/metrics.json", file=sys.stderr)
     return 1 if failed else 0
 
@@ -595,11 +598,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_cmd_run)
 
     evaluation = commands.add_parser(
-        "eval", help="score recordings against annotations (labels, latency, drops, QA) and write a report",
-        description="Runs every recording named in the annotation file (YAML; format in "
-                    "motionllm_ros/evaluation/annotations.py) through the same engine as `motionllm run`, "
-                    "losslessly unless --live, and writes metrics.json, predictions.jsonl, report.md and timeline "
-                    "plots. A recording that fails is reported and the others complete (exit 1 if any failed).")
+        "eval", help="score recordings against annotations (labels, captions, latency, drops, QA) with a report",
+        description="Runs recordings (videos, rosbag2) through the same engine as `motionllm run`, losslessly "
+                    "unless --live, scores them against the annotation file (YAML; format in "
+                    "motionllm_ros/evaluation/annotations.py) and writes metrics.json, predictions.jsonl, one MCAP "
+                    "per recording, report.md and timeline plots. Locally, or as tasks on a Ray cluster (--ray). A "
+                    "recording that fails is reported and the others complete (exit 1 if any failed).")
+    evaluation.add_argument("inputs", nargs="*", metavar="INPUT",
+                            help="recordings to evaluate, matched to the annotation file by path or file name "
+                                 "(default: every recording it names)")
     evaluation.add_argument("--labels", required=True, metavar="FILE", help="annotation file")
     evaluation.add_argument("--out", required=True, metavar="DIR")
     evaluation.add_argument("--pose-model", metavar="PATH", help="MediaPipe pose_landmarker .task (pose.model)")
@@ -608,6 +615,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--live", action="store_true", help="replay at the recorded rate with the live drop "
                                                                 "policy (what a robot would have seen)")
     evaluation.add_argument("--iou", type=float, default=0.3, help="temporal IoU for a label to match (0.3)")
+    evaluation.add_argument("--ray", metavar="ADDRESS", help="run the recordings as Ray tasks: a cluster address, "
+                                                             "'auto' (this machine's cluster) or 'local' (start one)")
+    evaluation.add_argument("--ray-cpus", type=float, default=1.0, help="CPUs per Ray task (1)")
+    evaluation.add_argument("--ray-gpus", type=float, help="GPUs per Ray task (default: 1 when a model is set, "
+                                                            "device is not cpu and the cluster has GPUs, else 0)")
+    evaluation.add_argument("--retries", type=int, default=2, help="re-runs of a recording whose worker died (2)")
+    evaluation.add_argument("--no-mcap", action="store_true", help="do not write recordings/NNN_NAME.mcap")
+    evaluation.add_argument("--bertscore-model", metavar="DIR", help="local transformers model directory for "
+                                                                     "BERTScore (not computed without one)")
+    evaluation.add_argument("--bertscore-layers", type=int, metavar="N", help="hidden layer BERTScore uses "
+                                                                              "(default: the last)")
     _add_config_flags(evaluation)
     evaluation.set_defaults(handler=_cmd_eval)
 
@@ -754,11 +772,13 @@ def _usage_errors() -> tuple[type[Exception], ...]:
     from motionllm_ros.sources.base import SourceError
 
     from motionllm_ros.evaluation.annotations import AnnotationError
+    from motionllm_ros.evaluation.captions import CaptionMetricError
     from motionllm_ros.recording import RecordingError
     from motionllm_ros.typestore import InterfaceDefinitionError
 
     errors: tuple[type[Exception], ...] = (SourceError, config_mod.ConfigError, MotionDataError, PoseModelError,
-                                           SmplModelError, RecordingError, InterfaceDefinitionError, AnnotationError)
+                                           SmplModelError, RecordingError, InterfaceDefinitionError, AnnotationError,
+                                           CaptionMetricError)
     if "motionllm_ros.model.errors" in sys.modules:  # only model commands import torch
         errors += (sys.modules["motionllm_ros.model.errors"].ModelError,)
     return errors

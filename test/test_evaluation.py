@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from motionllm_ros.config import Config
 from motionllm_ros.evaluation.annotations import AnnotationError, load_annotations, parse_annotations
 from motionllm_ros.evaluation.metrics import (LabelCounts, WindowPrediction, label_segments, match_counts,
                                               qa_correct, temporal_iou)
-from motionllm_ros.evaluation.run import evaluate
+from motionllm_ros.evaluation.run import EvalOptions, evaluate
 
 # Honest annotations of what the clips show (see DATA.md); "standing" and "still" are scored but not annotated
 # in the dribble clip, where the man keeps moving the ball.
@@ -24,6 +25,9 @@ recordings:
       - {{start_s: 0.5, end_s: 3.3, label: turning_left}}
     qa:
       - {{question: "Is he walking?", answer: "yes", choices: ["yes", "no"]}}
+    captions:
+      - "a man walks while he dribbles a basketball"
+      - {{start_s: 0.0, end_s: 1.0, text: "a man walking towards the camera"}}
   - path: {video}/handshake_two_people.mp4
     intervals:
       - {{start_s: 0.0, end_s: 2.5, label: walking}}
@@ -31,8 +35,11 @@ recordings:
     relative: true
     intervals:
       - {{start_s: 1.0, end_s: 2.5, label: standing}}
+    captions: ["two men walk up to each other and hug"]
   - path: {video}/no_such_clip.mp4
     intervals: []
+  - path: {corrupt_bag}
+  - path: {data}/bags/talker/mcap
 """
 
 
@@ -115,27 +122,36 @@ def eval_config(pose_model_path: Path) -> Config:
 
 @pytest.fixture(scope="module")
 def evaluated(test_data, pose_model_path, tmp_path_factory):
+    """One batch of six (three real clips, a missing file, a corrupt bag, a bag without images), evaluated in this
+    process, in two local processes and as tasks on a real local Ray instance."""
     folder = tmp_path_factory.mktemp("eval")
-    labels = write(folder, ANNOTATIONS.format(video=test_data / "video"))
+    corrupt_bag = folder / "corrupt.mcap"
+    corrupt_bag.write_bytes(b"\x89MCAP0\r\n" + bytes(range(256)) * 4)  # MCAP magic, then garbage
+    labels = write(folder, ANNOTATIONS.format(video=test_data / "video", data=test_data, corrupt_bag=corrupt_bag))
     config = eval_config(pose_model_path)
-    serial = evaluate(labels, folder / "serial", config, workers=1)
-    parallel = evaluate(labels, folder / "parallel", config, workers=2)
-    return folder, serial, parallel
+    runs = {"serial": evaluate(labels, folder / "serial", config),
+            "pool": evaluate(labels, folder / "pool", config, options=EvalOptions(workers=2, mcap=False))}
+    if importlib.util.find_spec("ray") is not None:
+        runs["ray"] = evaluate(labels, folder / "ray", config, options=EvalOptions(ray_address="local", mcap=False))
+    return folder, runs
 
 
-def test_missing_recording_fails_alone(evaluated):
-    folder, metrics, _ = evaluated
-    entries = metrics["recordings"]
-    assert "error" in entries[3] and "no_such_clip.mp4" in entries[3]["error"]
+def test_failing_items_fail_alone_with_their_reason(evaluated):
+    folder, runs = evaluated
+    entries = runs["serial"]["recordings"]
     assert all("error" not in entry for entry in entries[:3])
-    assert (metrics["merged"]["recordings"], metrics["merged"]["failed"]) == (3, 1)
+    assert "SourceError: input not found" in entries[3]["error"] and "no_such_clip.mp4" in entries[3]["error"]
+    assert entries[4]["error"].startswith("SourceError") and "corrupt.mcap" in entries[4]["error"]
+    assert "no sensor_msgs/msg/Image or CompressedImage topic" in entries[5]["error"] and "/topic (std_msgs/msg/String)" in entries[5]["error"]
+    assert (runs["serial"]["merged"]["recordings"], runs["serial"]["merged"]["failed"]) == (3, 3)
     report = (folder / "serial" / "report.md").read_text()
-    assert "**Failed:** SourceError: input not found" in report
+    assert report.count("**Failed:**") == 3
     assert sorted(p.name for p in (folder / "serial").glob("*.png")) == [f"timeline_00{k}.png" for k in range(3)]
 
 
 def test_hand_check_of_the_dribble_clip(evaluated):
-    folder, metrics, _ = evaluated
+    folder, runs = evaluated
+    metrics = runs["serial"]
     records = [json.loads(line) for line in (folder / "serial" / "predictions.jsonl").read_text().splitlines()]
     dribble = [r for r in records if r["input"].endswith("dribble_single_person.mp4")]
     # What `motionllm run dribble_single_person.mp4 -p window.length_s=1.5 -p window.stride_s=0.5` prints:
@@ -155,20 +171,62 @@ def test_hand_check_of_the_dribble_clip(evaluated):
     assert metrics["recordings"][0]["latency_s"]["count"] == 5
     # The primitives answer "Seen: walking (...)", which names neither option alone: not counted correct.
     assert metrics["recordings"][0]["qa"] == {"count": 1, "correct": 0, "accuracy": 0.0}
+    # Captions: the untimed one is a reference of all 5 windows; the timed [0, 1] one only of the window whose
+    # middle (0.75 s) lies in it. Handshake has no captions; hug's one covers its windows.
+    captions = metrics["recordings"][0]["captions"]
+    assert captions["windows"] == 5 and captions["bertscore_f1"] is None
+    assert 0.0 <= captions["bleu4"] <= 1.0 and 0.0 < captions["rouge_l"] < 1.0 and captions["cider"] >= 0.0
+    assert metrics["recordings"][1]["captions"] is None
+    hug_windows = sum(r["input"].endswith("hug_two_people.mp4") for r in records)
+    assert metrics["merged"]["captions"]["windows"] == 5 + hug_windows
     report = (folder / "serial" / "report.md").read_text()
     assert "| walking | 1 | 0 | 0 | 1.000 | 1.000 | 1.000 |" in report
+    assert "Captions over 5 window(s): BLEU-4" in report
 
 
-def test_two_workers_give_identical_metrics(evaluated):
-    _, serial, parallel = evaluated
+def test_each_recording_is_recorded_to_mcap_with_its_descriptions(evaluated):
+    from rosbags.highlevel import AnyReader
 
-    def without_timing(metrics):
+    folder, runs = evaluated
+    mcap = folder / "serial" / "recordings" / "000_dribble_single_person.mcap"
+    with AnyReader([mcap]) as reader:
+        counts = {c.topic: c.msgcount for c in reader.connections}
+    assert counts == {"/camera/image_raw/compressed": 40, "/camera/camera_info": 40, "/motionllm/behavior": 5}
+    assert sorted(p.name for p in (folder / "serial" / "recordings").iterdir()) == [
+        "000_dribble_single_person.mcap", "001_handshake_two_people.mcap", "002_hug_two_people.mcap"]
+    assert "Images and descriptions: `recordings/000_dribble_single_person.mcap`" in (
+        folder / "serial" / "report.md").read_text()
+
+
+def test_local_processes_and_ray_give_identical_metrics(evaluated):
+    _, runs = evaluated
+    if "ray" not in runs:
+        pytest.skip("ray is not installed (the eval extra)")
+
+    def comparable(metrics):
+        metrics = json.loads(json.dumps(metrics))
+        metrics.pop("ran_on")
         # Latency is wall time, the one number that differs between runs.
         for entry in [*metrics["recordings"], metrics["merged"]]:
             entry.pop("latency_s", None)
         return metrics
 
-    assert without_timing(json.loads(json.dumps(parallel))) == without_timing(json.loads(json.dumps(serial)))
+    assert comparable(runs["pool"]) == comparable(runs["serial"])
+    assert comparable(runs["ray"]) == comparable(runs["serial"])
+    assert runs["ray"]["ran_on"] == "ray local" and runs["pool"]["ran_on"] == "2 local processes"
+
+
+def test_inputs_are_matched_to_their_annotation_by_path_or_file_name(test_data, pose_model_path, tmp_path):
+    clip = test_data / "video" / "street_walking_5frames.mp4"
+    labels = write(tmp_path, f"recordings:\n  - path: {clip}\n  - path: elsewhere/dribble_single_person.mp4\n"
+                             f"  - path: other/dribble_single_person.mp4\n")
+    metrics = evaluate(labels, tmp_path / "out", eval_config(pose_model_path),
+                       inputs=[str(clip), str(test_data / "video" / "handshake_two_people.mp4"),
+                               "dribble_single_person.mp4"], options=EvalOptions(mcap=False))
+    first, second, third = metrics["recordings"]
+    assert "error" not in first and first["input"] == str(clip)
+    assert second["error"] == f"no annotation for handshake_two_people.mp4 in {labels}"
+    assert "names 2 recordings" in third["error"]
 
 
 def test_eval_command_writes_the_report_and_exits_1_when_a_recording_failed(test_data, pose_model_path, tmp_path,

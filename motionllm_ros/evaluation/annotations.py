@@ -11,7 +11,9 @@ Format (YAML; JSON is valid YAML too)::
                                        # presentation time for videos, header stamps for bags)
         intervals:
           - {start_s: 0.0, end_s: 2.5, label: walking}
-        captions: ["a man dribbles a ball"]          # optional reference captions
+        captions:                                    # optional reference captions: of the whole recording,
+          - "a man dribbles a ball"                  # or of an interval (same time axis as `intervals`)
+          - {start_s: 0.0, end_s: 2.5, text: "a man walks while bouncing a ball"}
         qa:                                          # optional
           - {question: "Is he walking?", answer: "yes", choices: ["yes", "no"]}
 
@@ -48,6 +50,13 @@ class Interval:
 
 
 @dataclass(frozen=True)
+class Caption:
+    text: str
+    start_s: float | None = None  # None: describes the whole recording
+    end_s: float | None = None
+
+
+@dataclass(frozen=True)
 class QaPair:
     question: str
     answer: str
@@ -60,7 +69,7 @@ class RecordingAnnotation:
     topic: str | None  # image topic of a bag; None: the source picks
     relative: bool  # interval times count from the first frame's stamp
     intervals: tuple[Interval, ...]
-    captions: tuple[str, ...]
+    captions: tuple[Caption, ...]
     qa: tuple[QaPair, ...]
 
 
@@ -129,9 +138,10 @@ def _recording(entry: Any, source: Path, index: int) -> RecordingAnnotation:
     if not isinstance(raw_intervals, list):
         raise AnnotationError(f"{where}: 'intervals' must be a list")
     intervals = tuple(_interval(item, f"{where}: interval {k}") for k, item in enumerate(raw_intervals))
-    captions = entry.get("captions", [])
-    if not isinstance(captions, list) or not all(isinstance(c, str) and c.strip() for c in captions):
-        raise AnnotationError(f"{where}: 'captions' must be a list of non-empty strings")
+    raw_captions = entry.get("captions", [])
+    if not isinstance(raw_captions, list):
+        raise AnnotationError(f"{where}: 'captions' must be a list")
+    captions = tuple(_caption(item, f"{where}: caption {k}") for k, item in enumerate(raw_captions))
     raw_qa = entry.get("qa", [])
     if not isinstance(raw_qa, list):
         raise AnnotationError(f"{where}: 'qa' must be a list")
@@ -139,20 +149,36 @@ def _recording(entry: Any, source: Path, index: int) -> RecordingAnnotation:
     resolved = Path(entry["path"]).expanduser()
     if not resolved.is_absolute():
         resolved = source.parent / resolved
-    return RecordingAnnotation(resolved, topic, relative, intervals, tuple(captions), qa)
+    return RecordingAnnotation(resolved, topic, relative, intervals, captions, qa)
 
 
 def _interval(item: Any, where: str) -> Interval:
     if not isinstance(item, dict) or set(item) != {"start_s", "end_s", "label"}:
         raise AnnotationError(f"{where}: expected exactly the keys start_s, end_s, label; got {item!r}")
+    start, end = _span(item, where)
+    _check_label(item["label"], where)
+    return Interval(start, end, item["label"])
+
+
+def _caption(item: Any, where: str) -> Caption:
+    if isinstance(item, str) and item.strip():
+        return Caption(item)
+    if not isinstance(item, dict) or set(item) != {"start_s", "end_s", "text"}:
+        raise AnnotationError(f"{where}: expected a non-empty string or exactly the keys start_s, end_s, text; "
+                              f"got {item!r}")
+    if not isinstance(item["text"], str) or not item["text"].strip():
+        raise AnnotationError(f"{where}: text must be a non-empty string")
+    return Caption(item["text"], *_span(item, where))
+
+
+def _span(item: dict, where: str) -> tuple[float, float]:
     start, end = item["start_s"], item["end_s"]
     for name, value in (("start_s", start), ("end_s", end)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise AnnotationError(f"{where}: {name} must be a finite number of seconds, got {value!r}")
     if end <= start:
         raise AnnotationError(f"{where}: end_s ({end}) must be greater than start_s ({start})")
-    _check_label(item["label"], where)
-    return Interval(float(start), float(end), item["label"])
+    return float(start), float(end)
 
 
 def _check_label(label: Any, where: str) -> None:

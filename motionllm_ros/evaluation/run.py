@@ -1,67 +1,154 @@
 """`motionllm eval`: replays annotated recordings through the `motionllm run` engine and scores the descriptions.
 
-Each recording runs in its own call of `evaluate_recording` (in a process pool when workers > 1), so a missing file
-or a corrupt bag fails that recording alone, with its message, and the others complete. Outputs in `out_dir`:
-metrics.json (per recording and merged), predictions.jsonl (one line per description, as `motionllm run --out`),
-report.md with one timeline PNG per recording (annotated vs predicted labels).
+Each recording runs in its own call of `evaluate_recording`: in this process, in a local process pool
+(`workers` > 1) or as a task on a Ray cluster (`ray_address`), so a missing file or a corrupt bag fails that
+recording alone, with its message, and the others complete. Metrics are computed afterwards, in this process, from
+the recordings' outputs in annotation order: the same recordings give the same metrics wherever they ran.
+
+Outputs in `out_dir`: metrics.json (per recording and merged), predictions.jsonl (one line per description, as
+`motionllm run --out`), recordings/NNN_NAME.mcap (the input images, camera_info and the BehaviorDescription stream,
+as `motionllm run --mcap`; written by the worker, so on a multi-node Ray cluster `out_dir` must be a shared
+path), and report.md with one timeline PNG per recording (annotated vs predicted labels).
 """
 
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from motionllm_ros.config import Config
 from motionllm_ros.evaluation.annotations import AnnotationSet, RecordingAnnotation, load_annotations
+from motionllm_ros.evaluation.captions import CaptionPair, caption_scores, check_caption_metrics
+from motionllm_ros.evaluation.distribute import JobFailed, run_in_pool, run_in_process, run_on_ray
 from motionllm_ros.evaluation.metrics import (DEFAULT_IOU, LabelCounts, label_counts, qa_correct, summarise,
                                               windows_from_records)
 
 
-def evaluate(annotation_file: str | Path, out_dir: str | Path, config: Config, workers: int = 1, live: bool = False,
-             iou_threshold: float = DEFAULT_IOU) -> dict[str, Any]:
-    """Scores every recording of `annotation_file`; returns (and writes to out_dir/metrics.json) the metrics.
+@dataclass(frozen=True)
+class EvalOptions:
+    live: bool = False  # replay at the recorded rate with the live drop policy; default lossless
+    iou_threshold: float = DEFAULT_IOU  # temporal IoU for a predicted label segment to match an annotated one
+    workers: int = 1  # local processes (without Ray)
+    ray_address: str | None = None  # a Ray cluster address, "auto" or "local"; None: no Ray
+    ray_cpus: float = 1.0  # CPUs a Ray task asks for
+    ray_gpus: float | None = None  # GPUs a Ray task asks for; None: one when a model runs on a non-CPU device
+    # and the cluster has GPUs, else none
+    retries: int = 2  # re-runs of a recording whose worker died
+    mcap: bool = True  # write recordings/NNN_NAME.mcap
+    bertscore_model: str | None = None  # local transformers model directory for BERTScore; None: not computed
+    bertscore_layers: int | None = None  # its hidden layer used (None: the last)
 
-    Lossless replay unless `live` (recorded rate, live drop policy). Raises AnnotationError for a bad annotation
-    file; a recording that cannot be run appears under "recordings" with "error" and is left out of "merged".
+
+@dataclass(frozen=True)
+class EvalItem:
+    input: str  # absolute path of the recording (workers may run in another folder)
+    annotation: RecordingAnnotation | None  # None when `problem` is set
+    problem: str | None = None  # why it cannot run (no annotation for it, ambiguous name)
+
+
+def evaluate(annotation_file: str | Path, out_dir: str | Path, config: Config, inputs: Sequence[str] = (),
+             options: EvalOptions = EvalOptions()) -> dict[str, Any]:
+    """Scores `inputs` (default: every recording of `annotation_file`); returns (and writes to
+    out_dir/metrics.json) the metrics.
+
+    Raises AnnotationError for a bad annotation file, ValueError for bad options; a recording that cannot be run
+    appears under "recordings" with "error" and is left out of "merged".
     """
+    if options.workers < 1 or options.retries < 0:
+        raise ValueError(f"workers must be >= 1 and retries >= 0, got {options.workers} and {options.retries}")
     annotations = load_annotations(annotation_file)
-    config = config.replace({"engine.lossless": not live})
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    jobs = [(recording, config, live) for recording in annotations.recordings]
-    if workers == 1:
-        results = [evaluate_recording(*job) for job in jobs]
+    if options.bertscore_model is not None or any(r.captions for r in annotations.recordings):
+        check_caption_metrics(options.bertscore_model)
+    items = select_items(annotations, inputs)
+    config = config.replace({"engine.lossless": not options.live})
+    out_dir = Path(out_dir).absolute()
+    runnable = [index for index, item in enumerate(items) if item.problem is None]
+    jobs = [(items[index].annotation, items[index].input, config, options.live,
+             str(_mcap_path(out_dir, index, items[index].input)) if options.mcap else None) for index in runnable]
+    if options.ray_address:
+        wants_gpu = bool(config.model.dir) and config.device != "cpu"
+        gpus = options.ray_gpus if options.ray_gpus is not None else (None if wants_gpu else 0)
+        outcomes = run_on_ray(evaluate_recording, jobs, options.ray_address, num_cpus=options.ray_cpus,
+                              num_gpus=gpus, retries=options.retries)
+    elif options.workers > 1:
+        outcomes = run_in_pool(evaluate_recording, jobs, options.workers, options.retries)
     else:
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
-
-        # spawn: MediaPipe and torch threads do not survive fork.
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            results = list(pool.map(evaluate_recording, *zip(*jobs)))
-    metrics = score(annotations, results, iou_threshold)
-    metrics["mode"] = "live" if live else "lossless"
-    write_outputs(Path(out_dir), annotations, results, metrics, iou_threshold)
+        outcomes = run_in_process(evaluate_recording, jobs)
+    results: list[dict[str, Any]] = [{"input": item.input, "error": item.problem} for item in items]
+    for index, outcome in zip(runnable, outcomes):
+        if isinstance(outcome, JobFailed):
+            outcome = {"input": items[index].input,
+                       "error": f"{outcome.message} (worker lost, {outcome.attempts} attempt(s))"}
+        results[index] = outcome
+    metrics = score(annotations, items, results, options)
+    metrics["mode"] = "live" if options.live else "lossless"
+    metrics["ran_on"] = (f"ray {options.ray_address}" if options.ray_address else
+                         f"{options.workers} local processes" if options.workers > 1 else "this process")
+    write_outputs(out_dir, annotations, items, results, metrics, options.iou_threshold)
     return metrics
 
 
-def evaluate_recording(recording: RecordingAnnotation, config: Config, live: bool) -> dict[str, Any]:
-    """Runs one recording through the engine. Never raises: a failure is returned as {"error": message}."""
+def select_items(annotations: AnnotationSet, inputs: Sequence[str]) -> list[EvalItem]:
+    """The recordings to run: each input matched to its annotation by path, else by unique file name; no inputs:
+    every annotated recording. An input without (or with an ambiguous) annotation becomes a failed item."""
+    if not inputs:
+        return [EvalItem(str(recording.path.absolute()), recording) for recording in annotations.recordings]
+    items = []
+    for name in inputs:
+        path = Path(name.rstrip("/")).expanduser().absolute()
+        same_path = [r for r in annotations.recordings if r.path.absolute() == path]
+        candidates = same_path or [r for r in annotations.recordings if r.path.name == path.name]
+        if len(candidates) == 1:
+            items.append(EvalItem(str(path), candidates[0]))
+        elif candidates:
+            items.append(EvalItem(str(path), None, f"{path.name} names {len(candidates)} recordings of "
+                                              f"{annotations.source}; give the path as written there"))
+        else:
+            items.append(EvalItem(str(path), None, f"no annotation for {path.name} in {annotations.source}"))
+    return items
+
+
+def _mcap_path(out_dir: Path, index: int, name: str) -> Path:
+    return out_dir / "recordings" / f"{index:03d}_{Path(name.rstrip('/')).stem or 'input'}.mcap"
+
+
+def evaluate_recording(recording: RecordingAnnotation, name: str, config: Config, live: bool,
+                       mcap: str | None) -> dict[str, Any]:
+    """Runs one recording through the engine, recording images and descriptions to `mcap` when given.
+    Never raises: a failure is returned as {"input": name, "error": message}."""
     from motionllm_ros.cli import description_record, intrinsics_of
     from motionllm_ros.ros.answers import TRACK_MOST_SALIENT, answer
     from motionllm_ros.runtime import build_engine, close_engine
     from motionllm_ros.sources import at_recorded_rate, open_source
 
-    name = str(recording.path)
     records: list[dict[str, Any]] = []
+    recorder = None
     try:
         source = open_source(name, topic=recording.topic)
-        engine = build_engine(config, on_result=lambda d: records.append(description_record(d, name)),
-                              intrinsics=intrinsics_of(source))
+        intrinsics = intrinsics_of(source)
+        if mcap is not None:
+            from motionllm_ros.recording import BagRecorder, stamp_offset_for
+
+            Path(mcap).parent.mkdir(parents=True, exist_ok=True)
+            Path(mcap).unlink(missing_ok=True)  # from an earlier evaluation into the same folder
+            recorder = BagRecorder(mcap, compressed=True, stamp_offset_s=stamp_offset_for(source.info.kind))
+            recorder.open()
+
+        def on_result(description) -> None:
+            records.append(description_record(description, name))
+            if recorder is not None:
+                recorder.write_description(description)
+
+        engine = build_engine(config, on_result=on_result, intrinsics=intrinsics)
         first_stamp = last_stamp = None
         try:
             for frame in at_recorded_rate(source) if live else source:  # as `motionllm run --live` replays
                 first_stamp = frame.stamp if first_stamp is None else first_stamp
+                if recorder is not None:
+                    recorder.write_frame(frame, intrinsics)
                 engine.submit(frame)
                 last_stamp = frame.stamp
         finally:
@@ -69,42 +156,71 @@ def evaluate_recording(recording: RecordingAnnotation, config: Config, live: boo
         # Questions are answered over the whole recording (engine.history permitting), as ~/query would.
         whole = (last_stamp - first_stamp) if first_stamp is not None else 0.0
         answers = [answer(engine, pair.question, TRACK_MOST_SALIENT, whole).text for pair in recording.qa]
+        if recorder is not None:
+            recorder.close()
     except Exception as error:  # noqa: BLE001 - any failure of one recording is reported, the batch goes on
+        if recorder is not None:
+            recorder.discard()
         return {"input": name, "error": f"{type(error).__name__}: {error}"}
     return {"input": name, "records": records, "stats": engine.stats(), "first_stamp": first_stamp,
-            "qa_answers": answers, "skipped_by_source": dict(source.skipped.counts)}
+            "qa_answers": answers, "skipped_by_source": dict(source.skipped.counts),
+            "mcap": None if recorder is None else str(recorder.output)}
 
 
-def score(annotations: AnnotationSet, results: list[dict[str, Any]], iou_threshold: float) -> dict[str, Any]:
+def score(annotations: AnnotationSet, items: Sequence[EvalItem], results: Sequence[dict[str, Any]],
+          options: EvalOptions) -> dict[str, Any]:
     """Per-recording metrics and their merge over the recordings that ran."""
     per_recording: list[dict[str, Any]] = []
     totals = {label: LabelCounts() for label in annotations.labels}
     latencies: list[float] = []
     offered = dropped = 0
     qa_results: list[bool] = []
-    for recording, result in zip(annotations.recordings, results):
+    caption_pairs: list[CaptionPair] = []
+    for index, (item, result) in enumerate(zip(items, results)):
         if "error" in result:
             per_recording.append({"input": result["input"], "error": result["error"]})
             continue
+        recording = item.annotation
         offset = _time_offset(recording, result)
         intervals = [(i.start_s + offset, i.end_s + offset, i.label) for i in recording.intervals]
-        counts = label_counts(windows_from_records(result["records"]), intervals, annotations.labels, iou_threshold)
+        counts = label_counts(windows_from_records(result["records"]), intervals, annotations.labels,
+                              options.iou_threshold)
         recording_latencies = [r["latency_s"] for r in result["records"]]
         correct = [qa_correct(said, pair.answer, pair.choices) for said, pair in zip(result["qa_answers"],
                                                                                      recording.qa)]
         stats = result["stats"]
         per_recording.append({"input": result["input"], **summarise(
             counts, recording_latencies, stats.get("dropped_frames", 0), stats.get("submitted", 0), correct)})
+        caption_pairs += _caption_pairs(index, recording, result["records"], offset)
         for label, c in counts.items():
             totals[label].add(c)
         latencies += recording_latencies
         offered += stats.get("submitted", 0)
         dropped += stats.get("dropped_frames", 0)
         qa_results += correct
+    captions, merged_captions = caption_scores(caption_pairs, len(items), options.bertscore_model,
+                                               options.bertscore_layers)
+    for entry, caption in zip(per_recording, captions):
+        if "error" not in entry:
+            entry["captions"] = caption
     failed = sum("error" in r for r in per_recording)
-    return {"iou_threshold": iou_threshold, "recordings": per_recording,
+    return {"iou_threshold": options.iou_threshold, "recordings": per_recording,
             "merged": {"recordings": len(per_recording) - failed, "failed": failed,
-                       **summarise(totals, latencies, dropped, offered, qa_results)}}
+                       **summarise(totals, latencies, dropped, offered, qa_results), "captions": merged_captions}}
+
+
+def _caption_pairs(index: int, recording: RecordingAnnotation, records: Sequence[dict[str, Any]],
+                   offset: float) -> list[CaptionPair]:
+    """One pair per described window that has references: the untimed captions plus the timed ones whose
+    interval holds the window's midpoint."""
+    pairs = []
+    for record in records:
+        middle = (record["window_start"] + record["window_end"]) / 2
+        references = tuple(c.text for c in recording.captions
+                           if c.start_s is None or c.start_s + offset <= middle <= c.end_s + offset)
+        if references:
+            pairs.append(CaptionPair(index, record["description"], references))
+    return pairs
 
 
 def _time_offset(recording: RecordingAnnotation, result: dict[str, Any]) -> float:
@@ -114,8 +230,8 @@ def _time_offset(recording: RecordingAnnotation, result: dict[str, Any]) -> floa
     return 0.0
 
 
-def write_outputs(out_dir: Path, annotations: AnnotationSet, results: list[dict[str, Any]],
-                  metrics: dict[str, Any], iou_threshold: float) -> None:
+def write_outputs(out_dir: Path, annotations: AnnotationSet, items: Sequence[EvalItem],
+                  results: Sequence[dict[str, Any]], metrics: dict[str, Any], iou_threshold: float) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     with (out_dir / "predictions.jsonl").open("w") as out:
@@ -123,34 +239,46 @@ def write_outputs(out_dir: Path, annotations: AnnotationSet, results: list[dict[
             for record in result.get("records", []):
                 out.write(json.dumps(record) + "\n")
     lines = [f"# Evaluation against {annotations.source}", "",
-             f"Mode: {metrics['mode']}; IoU threshold {iou_threshold}; "
+             f"Mode: {metrics['mode']}; ran on {metrics['ran_on']}; IoU threshold {iou_threshold}; "
              f"{metrics['merged']['recordings']} recording(s) scored, {metrics['merged']['failed']} failed.", "",
-             "## Merged", "", *_label_table(metrics["merged"]), ""]
-    for index, (recording, result, entry) in enumerate(zip(annotations.recordings, results, metrics["recordings"])):
+             "## Merged", "", *_label_table(metrics["merged"]), *_caption_line(metrics["merged"]["captions"]), ""]
+    for index, (item, result, entry) in enumerate(zip(items, results, metrics["recordings"])):
         lines += [f"## {entry['input']}", ""]
         if "error" in entry:
             lines += [f"**Failed:** {entry['error']}", ""]
             continue
         plot = f"timeline_{index:03d}.png"
-        _timeline_plot(out_dir / plot, recording, result, annotations.labels)
-        lines += [f"![timeline]({plot})", "", *_label_table(entry), ""]
+        _timeline_plot(out_dir / plot, item.annotation, result, annotations.labels)
+        lines += [f"![timeline]({plot})", "", *_label_table(entry), *_caption_line(entry["captions"])]
+        if result.get("mcap"):
+            lines += ["", f"Images and descriptions: `{os.path.relpath(result['mcap'], out_dir)}`"]
+        lines.append("")
     (out_dir / "report.md").write_text("\n".join(lines))
 
 
-def _label_table(entry: dict[str, Any]) -> list[str]:
-    def cell(value: Any) -> str:
-        return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+def _cell(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
+
+def _label_table(entry: dict[str, Any]) -> list[str]:
     rows = ["| label | TP | FP | FN | precision | recall | F1 |", "|---|---|---|---|---|---|---|"]
     for label, s in [*entry["labels"].items(), ("(micro)", entry["micro"])]:
-        rows.append(f"| {label} | {s['tp']} | {s['fp']} | {s['fn']} | {cell(s['precision'])} | "
-                    f"{cell(s['recall'])} | {cell(s['f1'])} |")
+        rows.append(f"| {label} | {s['tp']} | {s['fp']} | {s['fn']} | {_cell(s['precision'])} | "
+                    f"{_cell(s['recall'])} | {_cell(s['f1'])} |")
     latency, frames, qa = entry["latency_s"], entry["frames"], entry["qa"]
-    rows += ["", f"Macro F1 {cell(entry['macro_f1'])}; latency median {cell(latency['median'])} s, "
-                 f"p95 {cell(latency['p95'])} s over {latency['count']} descriptions; drop rate "
-                 f"{cell(frames['drop_rate'])} ({frames['dropped']}/{frames['offered']} frames); QA accuracy "
-                 f"{cell(qa['accuracy'])} ({qa['correct']}/{qa['count']})."]
+    rows += ["", f"Macro F1 {_cell(entry['macro_f1'])}; latency median {_cell(latency['median'])} s, "
+                 f"p95 {_cell(latency['p95'])} s over {latency['count']} descriptions; drop rate "
+                 f"{_cell(frames['drop_rate'])} ({frames['dropped']}/{frames['offered']} frames); QA accuracy "
+                 f"{_cell(qa['accuracy'])} ({qa['correct']}/{qa['count']})."]
     return rows
+
+
+def _caption_line(captions: dict[str, Any] | None) -> list[str]:
+    if captions is None:
+        return []
+    return ["", f"Captions over {captions['windows']} window(s): BLEU-4 {_cell(captions['bleu4'])}, ROUGE-L "
+                f"{_cell(captions['rouge_l'])}, CIDEr {_cell(captions['cider'])}, BERTScore F1 "
+                f"{_cell(captions['bertscore_f1'])}."]
 
 
 def _timeline_plot(path: Path, recording: RecordingAnnotation, result: dict[str, Any],
