@@ -53,7 +53,10 @@ class PoseConfig:
                                "replace the target unnoticed; > 1 lets the tracker refuse such swaps.", min=1, max=10)
     min_detection_confidence: float = _param(0.5, "MediaPipe person detection threshold.", min=0.0, max=1.0)
     min_presence_confidence: float = _param(0.5, "MediaPipe pose presence threshold.", min=0.0, max=1.0)
-    min_tracking_confidence: float = _param(0.5, "MediaPipe landmark tracking threshold.", min=0.0, max=1.0)
+    min_tracking_confidence: float = _param(
+        0.85, "MediaPipe VIDEO mode: the overlap (IoU) of two people's regions above which they count as one "
+              "person. MediaPipe's own 0.5 merges two people standing side by side (talking, hugging), so one of "
+              "them goes missing; 0.85 keeps them apart.", min=0.0, max=1.0)
     max_match_cost: float = _param(
         0.5, "Target tracking: the largest frame-to-frame change (torso centre and size, relative to the person's "
         "size) still accepted as the same person; beyond it the frame is skipped as target_lost.", min=0.01, max=5.0)

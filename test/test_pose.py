@@ -47,15 +47,16 @@ def _read_rgb_frames(path: Path) -> tuple[list[np.ndarray], float]:
 @pytest.fixture(scope="module")
 def clip_results(test_data: Path, pose_model_path: Path):
     """Runs a clip once through a fresh estimator: (frames out, counters)."""
-    cache: dict[str, tuple[list[PoseFrame], dict[str, int]]] = {}
+    cache: dict[tuple[str, PoseParams], tuple[list[PoseFrame], dict[str, int]]] = {}
 
-    def run(name: str) -> tuple[list[PoseFrame], dict[str, int]]:
-        if name not in cache:
+    def run(name: str, params: PoseParams | None = None) -> tuple[list[PoseFrame], dict[str, int]]:
+        params = params or PoseParams()
+        if (name, params) not in cache:
             frames, fps = _read_rgb_frames(test_data / "video" / name)
-            with PoseEstimator(pose_model_path) as estimator:
+            with PoseEstimator(pose_model_path, params) as estimator:
                 results = [estimator.process(rgb, i / fps) for i, rgb in enumerate(frames)]
-                cache[name] = (results, dict(estimator.counters))
-        return cache[name]
+                cache[name, params] = (results, dict(estimator.counters))
+        return cache[name, params]
 
     return run
 
@@ -149,14 +150,29 @@ def test_handshake_follows_one_person(clip_results) -> None:
     _assert_no_jump_within_tracks(results, PoseParams().lost_timeout_s)
 
 
-def test_hug_never_swaps_silently(clip_results) -> None:
-    """Here MediaPipe returns one person per frame and that detection flips between the two men (mediapipe
-    1.2.3: frames 2 and 4-28 show the grey-shirted man, the others the man in black). The estimator must refuse
-    the flips and only change person through a new track id."""
-    results, counters = clip_results("hug_two_people.mp4")
+def test_hug_with_mediapipe_default_association_never_swaps_silently(clip_results) -> None:
+    """At MediaPipe's default min_tracking_confidence (0.5) the two men, standing side by side, share one slot
+    that flips between them (mediapipe 1.2.3: frames 2 and 4-28 show the man in grey, the others the man in
+    black). The estimator must refuse the flips and only change person through a new track id."""
+    results, counters = clip_results("hug_two_people.mp4", PoseParams(min_tracking_confidence=0.5))
+    assert all(frame.num_people == 1 for frame in results)
     assert counters.get(NoTarget.TARGET_LOST.value, 0) > 0  # the flips were seen and refused
     published = [frame for frame in results if frame.target is not None]
     assert len(published) >= 0.5 * len(results)
+    _assert_no_jump_within_tracks(results, PoseParams().lost_timeout_s)
+
+
+def test_hug_both_men_are_seen_and_one_is_followed_throughout(clip_results) -> None:
+    """With the stricter association both men are reported in every frame from the third on (the detector finds
+    the man in grey from frame 2), so the man in black, the only person in the first frame, is followed through
+    all 72 frames without a gap or a new track id."""
+    results, counters = clip_results("hug_two_people.mp4")
+    assert all(frame.num_people == 2 for frame in results[2:])
+    assert all(frame.target is not None for frame in results)
+    assert {frame.target.track_id for frame in results} == {1}
+    # Box centres measured across the clip: the man in grey at most 0.46 of the width, the man in black at least 0.49.
+    assert all(_bbox_centre_px(frame)[0] > 0.475 * frame.width for frame in results)
+    assert counters["published"] == len(results)
     _assert_no_jump_within_tracks(results, PoseParams().lost_timeout_s)
 
 
@@ -270,6 +286,35 @@ def test_nan_landmarks_count_as_missing() -> None:
     assert _candidate(all_nan, world) is None
 
 
+def _synthetic_candidate(x_shift: float, visibility: float, seed: int):
+    """A 33-landmark pose spanning 0.2 x 0.6 of a 1000 x 1000 image, shifted right by x_shift (normalised), with
+    0.005 of jitter, as MediaPipe gives the same person from two slightly different crops."""
+    from mediapipe.tasks.python.components.containers.landmark import Landmark, NormalizedLandmark
+
+    from motionllm_ros.perception.pose import _candidate
+
+    rng = np.random.default_rng(seed)
+    xs = 0.4 + x_shift + 0.2 * (np.arange(33) % 5) / 4 + rng.normal(0, 0.005, 33)
+    ys = 0.2 + 0.6 * np.arange(33) / 32 + rng.normal(0, 0.005, 33)
+    image = [NormalizedLandmark(x=float(x), y=float(y), z=0.0, visibility=visibility, presence=0.9)
+             for x, y in zip(xs, ys)]
+    world = [Landmark(x=0.0, y=0.0, z=0.0, visibility=visibility, presence=0.9) for _ in range(33)]
+    return _candidate(image, world)
+
+
+def test_a_person_found_twice_is_one_person() -> None:
+    from motionllm_ros.perception.pose import _distinct_people
+
+    # Size sqrt(200 x 600 px) = 346 px. A duplicate: a few pixels apart; the other person: 0.1 of the image
+    # (100 px, 0.29 of the size) to the right, as close as the two hugging men get.
+    first, again = _synthetic_candidate(0.0, 0.8, seed=0), _synthetic_candidate(0.0, 0.9, seed=1)
+    other = _synthetic_candidate(0.1, 0.7, seed=2)
+    kept = _distinct_people([first, other, again], 1000, 1000, PoseParams().duplicate_distance)
+    assert [id(c) for c in kept] == [id(again), id(other)]  # the more visible copy, then the other person
+    kept = _distinct_people([first, other], 1000, 1000, PoseParams().duplicate_distance)
+    assert [id(c) for c in kept] == [id(first), id(other)]
+
+
 def _person(x: float, y: float, size: float) -> PersonBox:
     return PersonBox(centre=np.array([x, y]), size=size)
 
@@ -314,3 +359,5 @@ def test_params_are_validated() -> None:
         PoseParams(lost_timeout_s=-1.0)
     with pytest.raises(ValueError, match="min_tracking_confidence"):
         PoseParams(min_tracking_confidence=1.5)
+    with pytest.raises(ValueError, match="duplicate_distance"):
+        PoseParams(duplicate_distance=0.0)

@@ -1,9 +1,12 @@
 """2D/3D body pose of one stable target person per frame, from MediaPipe PoseLandmarker (Tasks API, VIDEO mode).
 
-MediaPipe returns its poses in no stable order and, in crowded or small-person scenes, its single detection can
-flip from one person to another between frames (seen on hug_two_people.mp4). A downstream motion model fed a
-skeleton that silently jumps between two people describes nonsense, so `TargetTracker` follows one person and
-publishes nothing (with a counted reason) whenever the match is doubtful.
+MediaPipe returns its poses in no stable order. In VIDEO mode it also treats two regions as one person when they
+overlap by more than min_tracking_confidence (an IoU between its square, body-sized regions); at its default of
+0.5, two people standing side by side (hug_two_people.mp4) become one slot that flips from one to the other, so
+the other is missing from the result. `PoseParams.min_tracking_confidence` is therefore higher here, and the
+duplicates that a stricter association leaves (one person tracked and detected again) are merged by landmark
+distance. A downstream motion model fed a skeleton that silently jumps between two people describes nonsense, so
+`TargetTracker` follows one person and publishes nothing (with a counted reason) whenever the match is doubtful.
 """
 
 from __future__ import annotations
@@ -60,15 +63,28 @@ class PoseParams:
 
     num_poses: int = 3  # people MediaPipe may return per frame; > 1 so that other people are seen and can be
     # told apart from the target instead of being silently substituted for it
-    min_detection_confidence: float = 0.5  # MediaPipe's defaults for the three thresholds
-    min_presence_confidence: float = 0.5
-    min_tracking_confidence: float = 0.5
+    min_detection_confidence: float = 0.5  # MediaPipe's default
+    min_presence_confidence: float = 0.5  # MediaPipe's default
+    # In VIDEO mode, the IoU of two person regions above which MediaPipe keeps only one (a fresh detection
+    # replaces the tracked person it overlaps). Side by side at distance d, the square regions (side S, a little
+    # more than the body's height) overlap with IoU (S - d) / (S + d): MediaPipe's 0.5 merges people whose torsos
+    # are closer than S / 3 (about 0.4 body heights), so one of two people talking or hugging is lost.
+    # Measured on the 72 frames of hug_two_people.mp4: 0.5 gives one man at a time; the man in black is found in
+    # 48 frames at 0.7, 69 at 0.8, all 72 at 0.85 (and the man in grey in all but the first two). The cost is
+    # duplicates of one person: 0.25 extra landmark runs (~3 ms) per frame of dribble_single_person.mp4 at 0.85,
+    # 0.62 at 0.9.
+    min_tracking_confidence: float = 0.85
     max_match_cost: float = 0.5  # above this the best candidate is another person (or a jump): TARGET_LOST
     ambiguity_margin: float = 0.2  # runner-up within this cost of the best match: AMBIGUOUS
     lost_timeout_s: float = 0.5  # data time without a published target after which the largest person is
     # acquired under a new track id
     time_reset_s: float = 1.0  # a stamp this far before the previous one is a replay restart (bag loop):
     # tracking restarts instead of skipping frames until time catches up
+    duplicate_distance: float = 0.15  # two poses of one frame whose landmarks are closer than this on average
+    # (fraction of the smaller one's size) are one person found twice, which MediaPipe's VIDEO mode returns when
+    # a tracked person is detected again. Measured at min_tracking_confidence 0.9: <= 0.09 for such pairs in the
+    # hug, handshake, dribble and street clips, >= 0.27 between the two hugging men (basketball_gym.mp4's small,
+    # crowded players also give pairs in between, which stay apart as two people when above 0.15).
 
     def __post_init__(self) -> None:
         if self.num_poses < 1:
@@ -77,7 +93,7 @@ class PoseParams:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"PoseParams.{name} must be in [0, 1], got {value}")
-        for name in ("max_match_cost", "ambiguity_margin", "lost_timeout_s", "time_reset_s"):
+        for name in ("max_match_cost", "ambiguity_margin", "lost_timeout_s", "time_reset_s", "duplicate_distance"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0.0):
                 raise ValueError(f"PoseParams.{name} must be a positive number, got {value}")
@@ -207,7 +223,8 @@ class PoseEstimator:
         self._last_ms: int | None = None  # MediaPipe timestamp of the last frame given to it
         self._last_stamp = 0.0  # seconds, stamp of that frame
         self._ms_offset = 0  # added after a replay restart so MediaPipe's timestamps keep increasing
-        self.counters: dict[str, int] = {}  # reason -> count: NoTarget values, "published", "time_reset"
+        self.counters: dict[str, int] = {}  # reason -> count: NoTarget values, "published", "time_reset",
+        # "duplicate" (poses merged into another of the same person)
 
     def _create_landmarker(self) -> Any:
         try:
@@ -269,6 +286,10 @@ class PoseEstimator:
             for image_lms, world_lms in zip(result.pose_landmarks, result.pose_world_landmarks, strict=False)
             if (candidate := _candidate(image_lms, world_lms)) is not None
         ]
+        people = _distinct_people(candidates, width, height, self.params.duplicate_distance)
+        if len(people) < len(candidates):
+            self._count("duplicate", len(candidates) - len(people))
+        candidates = people
         chosen, reason = self._tracker.select(stamp, [c.person_box(width, height) for c in candidates])
         if chosen is None:
             return self._no_target(stamp, width, height, len(candidates), reason)
@@ -303,8 +324,26 @@ class PoseEstimator:
         self._count(reason.value)
         return PoseFrame(stamp, width, height, num_people, None, reason)
 
-    def _count(self, key: str) -> None:
-        self.counters[key] = self.counters.get(key, 0) + 1
+    def _count(self, key: str, n: int = 1) -> None:
+        self.counters[key] = self.counters.get(key, 0) + n
+
+
+def _distinct_people(candidates: list[_Candidate], width: int, height: int, max_distance: float) -> list[_Candidate]:
+    """One candidate per person: of poses whose landmarks nearly coincide, the most visible one is kept.
+
+    A duplicate is left over when MediaPipe's detector finds a person its tracker already follows and the two
+    regions overlap less than min_tracking_confidence (an IoU) says is the same; without merging, the tracker
+    would see two equally good matches for its target and refuse the frame as ambiguous.
+    """
+    scale = np.array([width, height], np.float32)
+    kept: list[_Candidate] = []
+    for candidate in sorted(candidates, key=lambda c: -float(c.visibility.mean())):
+        pixels = candidate.image_landmarks[:, :2] * scale
+        size = candidate.person_box(width, height).size
+        if all(float(np.linalg.norm(pixels - other.image_landmarks[:, :2] * scale, axis=1).mean())
+               > max_distance * min(size, other.person_box(width, height).size) for other in kept):
+            kept.append(candidate)
+    return kept
 
 
 def _check_image(rgb: object) -> NoTarget | None:
