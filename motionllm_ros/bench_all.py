@@ -185,10 +185,10 @@ def _towers(tower_dir: Path, cache_dir: Path, device: str) -> tuple[dict[str, An
     return towers, unavailable
 
 
-def _engine_run(config: Config, frames: list[Frame]) -> tuple[list[Any], Any, dict[str, int]]:
+def _engine_run(config: Config, frames: list[Frame]) -> tuple[list[Any], int, dict[str, int]]:
     """Replay `frames` at their data rate through the lossless engine with the model describer.
 
-    Returns (descriptions, the describer's grid frame encoder, engine counters)."""
+    Returns (descriptions, frames the video tower encoded, engine counters)."""
     from motionllm_ros.runtime import build_engine, close_engine
 
     descriptions: list[Any] = []
@@ -201,7 +201,7 @@ def _engine_run(config: Config, frames: list[Frame]) -> tuple[list[Any], Any, di
             engine.submit(frame)
     finally:
         close_engine(engine, flush=False)
-    return descriptions, engine.frame_encoder, engine.stats()
+    return descriptions, engine.describer.tower_frames_encoded, engine.stats()
 
 
 def _cache_baseline(tower, frames: list[Frame], windows: list[tuple[float, ...]], window_s: float,
@@ -254,6 +254,7 @@ def run_all(clip: str | Path, pose_model: str | Path, model_dir: str | Path | No
 
     from motionllm_ros.model.bench import bench_llm
     from motionllm_ros.model.checkpoint import load_model_dir, make_tiny_checkpoint
+    from motionllm_ros.model.towers import CLIP, encode_sampled_frames
     from motionllm_ros.model.video_tower import FRAMES_PER_CLIP, preprocess_frames
 
     began = time.perf_counter()
@@ -286,15 +287,19 @@ def run_all(clip: str | Path, pose_model: str | Path, model_dir: str | Path | No
         rgb = frames[0].rgb
         stages["video_preprocess"] = stage(_timed(lambda: preprocess_frames([rgb]), repeats, lambda: None),
                                            f"1 frame {size} -> 224x224")
-        pixels = preprocess_frames([rgb])
         towers, unavailable = _towers(model.video_tower_dir, Path(scratch) / "engines", device)
-        for name, tower in towers.items():
-            stages[f"video_encode.{name}"] = stage(
-                _timed(lambda t=tower: t.encode_frames(pixels), repeats, synchronize),
-                f"1 frame, {tower.patches_per_frame} patches x {tower.hidden_size}, {device}")
         any_tower = next(iter(towers.values()))
+        per_frame = any_tower.kind == CLIP  # a languagebind tower encodes a window's 8 frames together
+        pixels = preprocess_frames([rgb] if per_frame else [rgb] * FRAMES_PER_CLIP)
+        for name, tower in towers.items():
+            encode = (lambda t=tower: t.encode_frames(pixels)) if per_frame else (
+                lambda t=tower: encode_sampled_frames(t, pixels))
+            stages[f"video_encode.{name}"] = stage(
+                _timed(encode, repeats, synchronize),
+                f"{'1 frame' if per_frame else f'{FRAMES_PER_CLIP} frames together (temporal attention)'}, "
+                f"{tower.patches_per_frame} patches x {tower.hidden_size}, {device}")
         with torch.inference_mode():
-            features = any_tower.encode_frames(preprocess_frames([rgb] * FRAMES_PER_CLIP))
+            features = encode_sampled_frames(any_tower, preprocess_frames([rgb] * FRAMES_PER_CLIP))
             tokens = features.reshape(-1, features.shape[-1]).to(device, torch.float32)
             stages["projector"] = stage(_timed(lambda: model.video_projector(tokens), repeats, synchronize),
                                         f"{FRAMES_PER_CLIP} frames x {features.shape[1]} tokens x "
@@ -307,7 +312,7 @@ def run_all(clip: str | Path, pose_model: str | Path, model_dir: str | Path | No
             "model.dtype": "float16" if cuda else "float32", "model.max_new_tokens": 16 if quick else 64,
             "engine.lossless": True, "window.length_s": window_s, "window.stride_s": stride_s,
             "video.backend": "torch", "video.engine_cache_dir": str(Path(scratch) / "engines")})
-        descriptions, grid, engine_stats = _engine_run(config, stream)
+        descriptions, tower_frames, engine_stats = _engine_run(config, stream)
         if not descriptions:
             raise ValueError(f"{clip}: the engine described no window ({engine_stats})")
         stages["window_latency"] = stage(
@@ -317,8 +322,12 @@ def run_all(clip: str | Path, pose_model: str | Path, model_dir: str | Path | No
             "next frame, which closes a window")
         # The same windows as the engine's: every replayed frame in (start, end] of each description.
         windows = [tuple(f.stamp for f in stream if d.window_start < f.stamp <= d.window_end) for d in descriptions]
-        video_cache = _cache_baseline(towers.get("torch", any_tower), stream, windows, window_s, synchronize)
-        video_cache["encodes_in_engine_run"] = grid.encoded
+        if per_frame:
+            video_cache = _cache_baseline(towers.get("torch", any_tower), stream, windows, window_s, synchronize)
+        else:
+            video_cache = {"windows": len(windows), "not_applicable": "the languagebind tower attends across the 8 "
+                           "frames of a window, so no frame's features can be reused by another window"}
+        video_cache["encodes_in_engine_run"] = tower_frames
         peak_rss_pipeline = _proc_status_mb("VmHWM")
 
         llm = bench_llm(model, context=256 if quick else 2200, new_tokens=16 if quick else 64,
@@ -382,22 +391,17 @@ def markdown_table(result: dict[str, Any]) -> str:
               f"the start; model: {model['dir']}{' (random weights)' if model['random_weights'] else ''}.")
     lines = [header, "", "| stage | median ms | p95 ms | samples | inputs |", "|---|---|---|---|---|"]
     for key, entry in result["stages"].items():
-        name = STAGE_NAMES.get(key) or f"video encode per frame, {key.removeprefix('video_encode.')}"
+        name = STAGE_NAMES.get(key) or f"video encode, {key.removeprefix('video_encode.')}"
         lines.append(f"| {name} | {entry['median_ms']:.3g} | {entry['p95_ms']:.3g} | {entry['samples']} | "
                      f"{entry['inputs']} |")
     for name, reason in result["backends_unavailable"].items():
-        lines.append(f"| video encode per frame, {name} | - | - | 0 | unavailable: {reason} |")
+        lines.append(f"| video encode, {name} | - | - | 0 | unavailable: {reason} |")
     memory, baselines = result["memory"], result["baselines"]
-    cache, kv, fit = baselines["video_cache"], baselines["kv_cache"], baselines["smpl_fit"]
-    steady = ("" if cache["encodes_ratio_steady"] is None else f"; after the first window "
-              f"{cache['encodes_per_later_window_cache']:.2f} per window: {cache['encodes_ratio_steady']:.2f}x")
+    kv, fit = baselines["kv_cache"], baselines["smpl_fit"]
     cuda = f", CUDA max allocated {memory['cuda_max_allocated_mb']:.0f} MB" if "cuda_max_allocated_mb" in memory else ""
     peak = (f"Peak memory: RSS {memory['peak_rss_mb_pipeline']:.0f} MB for the pipeline stages, "
             f"{memory['peak_rss_mb']:.0f} MB with the LLM benchmark{cuda}.")
-    video_row = (f"| video tower work per window ({cache['windows']} windows) | {cache['encodes_cache']} encodes, "
-                 f"{cache['ms_per_window_cache']:.3g} ms/window (per-frame grid cache) | {cache['encodes_reencode']} "
-                 f"encodes, {cache['ms_per_window_reencode']:.3g} ms/window (8 frames re-encoded per window) | "
-                 f"{cache['encodes_ratio']:.2f}x fewer encodes{steady} |")
+    video_row = _video_cache_row(baselines["video_cache"])
     kv_row = (f"| LLM decode ({kv['inputs']}) | {kv['cached_tokens_per_s']:.3g} tok/s (KV cache) | "
               f"{kv['official_tokens_per_s']:.3g} tok/s (official no-cache loop) | {kv['speedup']:.3g}x |")
     fit_row = (f"| SMPL fit per frame | {fit['ours_median_ms']:.3g} ms median ({fit['frames']} frames) | "
@@ -406,3 +410,15 @@ def markdown_table(result: dict[str, Any]) -> str:
     lines += ["", peak, "", "| baseline (same run) | ours | baseline | ratio |", "|---|---|---|---|",
               video_row, kv_row, fit_row]
     return "\n".join(lines) + "\n"
+
+
+def _video_cache_row(cache: dict[str, Any]) -> str:
+    if "not_applicable" in cache:
+        return (f"| video tower work per window ({cache['windows']} windows) | {cache['encodes_in_engine_run']} "
+                f"frames encoded | - | no per-frame cache: {cache['not_applicable']} |")
+    steady = ("" if cache["encodes_ratio_steady"] is None else f"; after the first window "
+              f"{cache['encodes_per_later_window_cache']:.2f} per window: {cache['encodes_ratio_steady']:.2f}x")
+    return (f"| video tower work per window ({cache['windows']} windows) | {cache['encodes_cache']} encodes, "
+            f"{cache['ms_per_window_cache']:.3g} ms/window (per-frame grid cache) | {cache['encodes_reencode']} "
+            f"encodes, {cache['ms_per_window_reencode']:.3g} ms/window (8 frames re-encoded per window) | "
+            f"{cache['encodes_ratio']:.2f}x fewer encodes{steady} |")

@@ -459,9 +459,10 @@ def _cmd_make_tiny(args: argparse.Namespace) -> int:
 
     from motionllm_ros.model.checkpoint import BENCH_LLM, TINY_LLM, make_tiny_checkpoint
 
-    out = make_tiny_checkpoint(Path(args.dir), seed=args.seed, llm=BENCH_LLM if args.bench_size else TINY_LLM)
-    print(f"random {'~114M-parameter' if args.bench_size else 'tiny'} MotionLLM checkpoint (RANDOM WEIGHTS: "
-          f"answers are meaningless) -> {out}")
+    out = make_tiny_checkpoint(Path(args.dir), seed=args.seed, llm=BENCH_LLM if args.bench_size else TINY_LLM,
+                               video_tower_kind=args.video_tower)
+    print(f"random {'~114M-parameter' if args.bench_size else 'tiny'} MotionLLM checkpoint with a {args.video_tower} "
+          f"video tower (RANDOM WEIGHTS: answers are meaningless) -> {out}")
     return 0
 
 
@@ -470,12 +471,14 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
     import torch
 
+    from motionllm_ros.model.checkpoint import read_manifest
     from motionllm_ros.model.convert import convert_release
 
     out = convert_release(Path(args.lit_model), Path(args.lora), Path(args.video_projector), Path(args.tokenizer),
                           Path(args.out), dtype=getattr(torch, args.dtype),
                           video_tower=Path(args.video_tower) if args.video_tower else None)
-    print(f"converted model directory -> {out}")
+    kind = read_manifest(out)["video_tower_kind"]
+    print(f"converted model directory -> {out}" + (f" (video tower: {kind})" if kind else " (no video tower)"))
     return 0
 
 
@@ -705,6 +708,9 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("dir", metavar="DIR")
     tiny.add_argument("--seed", type=int, default=0)
     tiny.add_argument("--bench-size", action="store_true", help="~114M parameters, for `motionllm bench llm`")
+    tiny.add_argument("--video-tower", choices=["clip", "languagebind"], default="clip",
+                      help="a plain CLIP tower (frames encoded one by one) or a LanguageBind one (temporal attention "
+                           "across the 8 frames, MotionLLM's real layout); default: clip")
     tiny.set_defaults(handler=_cmd_make_tiny)
 
     convert = commands.add_parser("convert", help="official MotionLLM release -> one local model directory")
@@ -712,7 +718,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--lora", required=True, metavar="LORA.pth", help="MotionLLM's LoRA weights")
     convert.add_argument("--video-projector", required=True, metavar="PROJ.pth", help="mlp2x_gelu video projector")
     convert.add_argument("--tokenizer", required=True, metavar="tokenizer.model", help="Vicuna's SentencePiece model")
-    convert.add_argument("--video-tower", metavar="DIR", help="CLIP vision model directory (recorded, not copied)")
+    convert.add_argument("--video-tower", metavar="DIR",
+                         help="LanguageBind_Video_merge or CLIP vision model directory (its kind is read from its "
+                              "files; recorded, not copied)")
     convert.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16", "float16"])
     convert.add_argument("--out", required=True, metavar="DIR")
     convert.set_defaults(handler=_cmd_convert)
@@ -729,7 +737,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.set_defaults(handler=_cmd_build_engine)
 
     describe = commands.add_parser("describe", help="one clip in, one MotionLLM answer out",
-                                   description="Samples 8 frames of INPUT as the official code does, encodes them, "
+                                   description="Samples 8 frames of INPUT as the official code does, encodes them "
+                                               "(together, with a LanguageBind video tower), "
                                                "and answers QUESTION with the model (greedy unless "
                                                "--official-sampling).")
     describe.add_argument("input", metavar="INPUT", help="video file or rosbag2 recording")

@@ -82,3 +82,15 @@ def test_perf_table_replaces_the_readme_section(result, tmp_path):
     done = _perf_table(str(path), "--readme", str(readme))
     assert done.returncode == 1 and "perf:begin" in done.stderr
     assert readme.read_text() == "# no markers\n"
+
+
+def test_a_languagebind_model_is_benched_window_by_window(test_data, pose_model_path, tmp_path):
+    from motionllm_ros.model.checkpoint import make_tiny_checkpoint
+
+    model_dir = make_tiny_checkpoint(tmp_path / "lb", video_tower_kind="languagebind")
+    result = run_all(test_data / "video" / "street_walking_5frames.mp4", pose_model_path, model_dir, quick=True)
+    assert "8 frames together" in result["stages"]["video_encode.torch"]["inputs"]
+    cache = result["baselines"]["video_cache"]
+    # No per-frame cache: the tower encodes the 8 sampled frames of every window described.
+    assert "not_applicable" in cache and cache["encodes_in_engine_run"] == 8 * cache["windows"]
+    assert "no per-frame cache" in markdown_table(result)

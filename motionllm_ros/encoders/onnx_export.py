@@ -1,8 +1,10 @@
 """The video tower as an ONNX file: input `pixels` (batch, 3, 224, 224), output `features` (batch, 256, hidden).
 
-The graph computes exactly what `VideoTower.encode_frames` computes (the second-to-last hidden state with the CLS
-token dropped), optionally followed by the video projector so that one engine gives LLM-ready embeddings. The
-frame batch is the only dynamic dimension: TensorRT builds an optimisation profile over it.
+The graph computes exactly what the torch tower computes (the second-to-last hidden state with the CLS token
+dropped), optionally followed by the video projector so that one engine gives LLM-ready embeddings. For a `clip`
+tower the frame batch is the only dynamic dimension (TensorRT builds an optimisation profile over it); a
+`languagebind` tower attends across the frames of one clip, so its graph takes exactly one clip: a fixed batch of
+8 frames (`LanguageBindVideoTower.encode_clip`).
 
 We use torch's `torch.export`-based exporter (`dynamo=True`, which needs the `onnxscript` package): the TorchScript
 exporter is deprecated, and the new one keeps the static patch and width dimensions in the output's shape.
@@ -21,6 +23,7 @@ from .engine_cache import CachedArtifact, EngineCache, file_sha256
 LOG = logging.getLogger("motionllm.encoders")
 INPUT_NAME = "pixels"  # (batch, 3, 224, 224) float32, CLIP-normalised (see video_tower.preprocess_frames)
 OUTPUT_NAME = "features"  # (batch, 256, hidden) float32, or (batch, 256, llm_width) with the projector fused
+# batch: dynamic for a clip tower, fixed to the clip's 8 frames for a languagebind tower
 DEFAULT_OPSET = 17  # TensorRT 8.6 (JetPack 5) parses up to 17; TensorRT 10 reads it as well
 
 
@@ -35,15 +38,22 @@ class OnnxExportError(ModelError):
 def export_video_tower(
     tower_dir: str | Path, out_path: str | Path, fuse_projector: Path | None = None, opset: int = DEFAULT_OPSET
 ) -> Path:
-    """Export the CLIP vision checkpoint in `tower_dir` (and the projector file, if given) to one ONNX file.
+    """Export the video tower in `tower_dir` (either kind, see model/towers.py) and the projector file, if given,
+    to one ONNX file.
 
     `fuse_projector` is a `video_projector.safetensors` as `motionllm convert` writes it. The file is checked with
     `onnx.checker` (full check, with shape inference) before this returns.
     """
     torch, onnx = _import_export_packages()
-    from motionllm_ros.model.video_tower import IMAGE_SIZE, VideoTower
+    from motionllm_ros.model.towers import (
+        LANGUAGEBIND,
+        detect_tower_kind,
+        open_torch_tower,
+    )
+    from motionllm_ros.model.video_tower import IMAGE_SIZE
 
-    tower = VideoTower(Path(tower_dir))
+    kind = detect_tower_kind(tower_dir)
+    tower = open_torch_tower(Path(tower_dir), kind)
     projector = None if fuse_projector is None else load_projector_file(Path(fuse_projector))
     if projector is not None:
         width = next(m for m in projector.modules() if isinstance(m, torch.nn.Linear)).in_features
@@ -52,12 +62,15 @@ def export_video_tower(
     module = _features_module(tower.model, projector)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    # Two frames in the example: torch.export would specialise a batch of 1 as a constant.
-    example = torch.zeros(2, 3, IMAGE_SIZE, IMAGE_SIZE)
-    batch = torch.export.Dim("batch", min=1)
+    if kind == LANGUAGEBIND:
+        example, dynamic_shapes = torch.zeros(tower.joint_frames, 3, IMAGE_SIZE, IMAGE_SIZE), None
+    else:
+        # Two frames in the example: torch.export would specialise a batch of 1 as a constant.
+        example = torch.zeros(2, 3, IMAGE_SIZE, IMAGE_SIZE)
+        dynamic_shapes = {"pixels": {0: torch.export.Dim("batch", min=1)}}
     with torch.no_grad():
         torch.onnx.export(module, (example,), str(out_path), dynamo=True, input_names=[INPUT_NAME],
-                          output_names=[OUTPUT_NAME], dynamic_shapes={"pixels": {0: batch}}, opset_version=opset,
+                          output_names=[OUTPUT_NAME], dynamic_shapes=dynamic_shapes, opset_version=opset,
                           external_data=False, verbose=False)
     try:
         onnx.checker.check_model(str(out_path), full_check=True)
@@ -125,7 +138,8 @@ def _import_export_packages():
 
 def _directory_sha256(directory: Path) -> str:
     if not (directory / "config.json").is_file():
-        raise ModelFileNotFoundError(f"video tower not found: {directory / 'config.json'} (a CLIP vision model)")
+        raise ModelFileNotFoundError(f"video tower not found: {directory / 'config.json'} (a CLIP vision model or "
+                                     "LanguageBind_Video_merge directory)")
     return _files_sha256(sorted(p for p in directory.iterdir() if p.is_file()), root=directory)
 
 

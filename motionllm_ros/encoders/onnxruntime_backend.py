@@ -1,4 +1,5 @@
-"""The video tower run by ONNX Runtime from the exported ONNX file; a drop-in for `VideoTower.encode_frames`."""
+"""The video tower run by ONNX Runtime from the exported ONNX file: a drop-in for `VideoTower.encode_frames`
+(clip) or `LanguageBindVideoTower.encode_clip` (languagebind)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 from pathlib import Path
 
 from motionllm_ros.model.errors import ModelError
+from motionllm_ros.model.towers import CLIP, LANGUAGEBIND
 
 from .onnx_export import INPUT_NAME, OUTPUT_NAME, BackendUnavailableError
 
@@ -35,10 +37,10 @@ def providers_for(device: str) -> list[str]:
     return ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
-class OnnxRuntimeTower:
-    """`encode_frames((N, 3, 224, 224)) -> (N, patches, hidden)` float32 on the CPU, like `VideoTower`."""
+class _OnnxRuntimeSession:
+    """An ONNX Runtime session over an `export_video_tower` file; `_run` takes (frames, 3, 224, 224) pixels."""
 
-    def __init__(self, onnx_path: str | Path, device: str = "cpu", threads: int | None = None) -> None:
+    def __init__(self, onnx_path: str | Path, device: str, threads: int | None) -> None:
         ort = import_onnxruntime()
         providers = providers_for(device)
         options = ort.SessionOptions()
@@ -47,29 +49,66 @@ class OnnxRuntimeTower:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads is not None:
             options.intra_op_num_threads = threads
-        onnx_path = Path(onnx_path)
+        self.onnx_path = Path(onnx_path)
         try:
-            self.session = ort.InferenceSession(str(onnx_path), sess_options=options, providers=providers)
+            self.session = ort.InferenceSession(str(self.onnx_path), sess_options=options, providers=providers)
         except Exception as error:  # onnxruntime raises its own exception types for a file it cannot read
-            raise ModelError(f"{onnx_path}: onnxruntime cannot load it: {error}") from error
+            raise ModelError(f"{self.onnx_path}: onnxruntime cannot load it: {error}") from error
         inputs = {i.name: i.shape for i in self.session.get_inputs()}
         outputs = {o.name: o.shape for o in self.session.get_outputs()}
         output_shape = outputs.get(OUTPUT_NAME)
         if (list(inputs) != [INPUT_NAME] or output_shape is None or len(output_shape) != 3
                 or not all(isinstance(d, int) for d in output_shape[1:])):
-            raise ModelError(f"{onnx_path}: expected input {INPUT_NAME!r} and output {OUTPUT_NAME!r} (batch, patches, "
-                             f"width) as export_video_tower writes them, got inputs {inputs} outputs {outputs}")
+            raise ModelError(f"{self.onnx_path}: expected input {INPUT_NAME!r} and output {OUTPUT_NAME!r} (batch, "
+                             f"patches, width) as export_video_tower writes them, got inputs {inputs} outputs "
+                             f"{outputs}")
+        batch = inputs[INPUT_NAME][0]
+        self.fixed_frames = batch if isinstance(batch, int) else None  # None: a dynamic frame batch
         self.patches_per_frame = int(output_shape[1])
         self.hidden_size = int(output_shape[2])  # the projector's output width when it was fused into the export
         self.providers = tuple(self.session.get_providers())
 
-    def encode_frames(self, pixels):
-        """(N, 3, 224, 224) torch tensor -> (N, patches, hidden) float32 torch tensor on the CPU."""
+    def _run(self, pixels, expected: str):
         import torch
 
-        if pixels.ndim != 4 or tuple(pixels.shape[1:]) != (3, IMAGE_SIZE, IMAGE_SIZE):
-            expected = f"(N, 3, {IMAGE_SIZE}, {IMAGE_SIZE})"
+        frames_ok = self.fixed_frames is None or pixels.shape[0] == self.fixed_frames
+        if pixels.ndim != 4 or tuple(pixels.shape[1:]) != (3, IMAGE_SIZE, IMAGE_SIZE) or not frames_ok:
             raise ModelError(f"video tower input: expected {expected}, got {tuple(pixels.shape)}")
         array = pixels.detach().to("cpu", torch.float32).contiguous().numpy()
         (features,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: array})
         return torch.from_numpy(features)
+
+
+class OnnxRuntimeTower(_OnnxRuntimeSession):
+    """A `clip` tower: `encode_frames((N, 3, 224, 224)) -> (N, patches, hidden)` float32 on the CPU, like
+    `VideoTower`."""
+
+    kind = CLIP
+
+    def __init__(self, onnx_path: str | Path, device: str = "cpu", threads: int | None = None) -> None:
+        super().__init__(onnx_path, device, threads)
+        if self.fixed_frames is not None:
+            raise ModelError(f"{self.onnx_path}: takes exactly {self.fixed_frames} frames (a LanguageBind export); "
+                             "a per-frame CLIP tower needs a dynamic frame batch")
+
+    def encode_frames(self, pixels):
+        """(N, 3, 224, 224) torch tensor -> (N, patches, hidden) float32 torch tensor on the CPU."""
+        return self._run(pixels, f"(N, 3, {IMAGE_SIZE}, {IMAGE_SIZE})")
+
+
+class OnnxRuntimeJointTower(_OnnxRuntimeSession):
+    """A `languagebind` tower: `encode_clip((8, 3, 224, 224)) -> (8, patches, hidden)` float32 on the CPU, like
+    `LanguageBindVideoTower`."""
+
+    kind = LANGUAGEBIND
+
+    def __init__(self, onnx_path: str | Path, device: str = "cpu", threads: int | None = None) -> None:
+        super().__init__(onnx_path, device, threads)
+        if self.fixed_frames is None:
+            raise ModelError(f"{self.onnx_path}: a dynamic frame batch (a per-frame CLIP export); a LanguageBind "
+                             "tower's export takes exactly one clip of frames")
+        self.joint_frames = self.fixed_frames
+
+    def encode_clip(self, pixels):
+        """(joint_frames, 3, 224, 224) torch tensor -> (joint_frames, patches, hidden) float32 on the CPU."""
+        return self._run(pixels, f"({self.joint_frames}, 3, {IMAGE_SIZE}, {IMAGE_SIZE})")

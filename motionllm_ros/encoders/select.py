@@ -4,6 +4,10 @@ Fallback order: tensorrt -> onnxruntime -> torch. Asking for `onnxruntime` never
 `tensorrt`. Each backend that cannot run (package missing, no CUDA device, no CUDA provider) is skipped with a
 message that says why and what to install; a broken model file is an error, not a reason to fall back.
 
+The tower's kind (model/towers.py) comes from its files. A `languagebind` tower (temporal attention across the
+clip's 8 frames) runs on onnxruntime (a fixed 8-frame export) and torch; TensorRT is skipped for it with a warning,
+since its engines are built and run over a dynamic batch of independent frames.
+
 Config keys this maps onto: `video.backend` (auto | tensorrt | onnxruntime | torch), `video.engine_cache_dir`,
 `video.precision` (fp32 | fp16), and the global `device`.
 """
@@ -16,10 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from motionllm_ros.model.errors import ModelError
+from motionllm_ros.model.towers import LANGUAGEBIND, detect_tower_kind, open_torch_tower
 
 from .engine_cache import EngineCache
 from .onnx_export import BackendUnavailableError, cached_onnx
-from .tensorrt_backend import PRECISIONS, import_tensorrt, load_tensorrt_tower, require_cuda
+from .tensorrt_backend import (
+    PRECISIONS,
+    import_tensorrt,
+    load_tensorrt_tower,
+    require_cuda,
+)
 
 LOG = logging.getLogger("motionllm.encoders")
 BACKENDS = ("tensorrt", "onnxruntime", "torch")  # the fallback order
@@ -29,7 +39,9 @@ BACKEND_CHOICES = ("auto", *BACKENDS)
 @dataclass(frozen=True)
 class SelectedBackend:
     name: str  # the backend that runs
-    tower: Any  # has encode_frames((N, 3, 224, 224)) -> (N, patches, hidden), hidden_size, patches_per_frame
+    # kind "clip": encode_frames((N, 3, 224, 224)) -> (N, patches, hidden); kind "languagebind":
+    # encode_clip((8, 3, 224, 224)) -> (8, patches, hidden); both: kind, hidden_size, patches_per_frame
+    tower: Any
     skipped: tuple[str, ...]  # one message per backend tried before it, saying why it could not run
 
 
@@ -40,48 +52,62 @@ def select_backend(
     if name not in BACKEND_CHOICES:
         raise ModelError(f"unknown video backend {name!r}; expected one of {BACKEND_CHOICES}")
     _check_precision(precision)
+    kind = detect_tower_kind(tower_dir)  # a broken tower directory is an error here, not a fallback
     # An explicit choice that falls back deserves a warning; `auto` skipping TensorRT on a laptop does not.
     level = logging.INFO if name == "auto" else logging.WARNING
     candidates = BACKENDS if name == "auto" else BACKENDS[BACKENDS.index(name):]
     skipped: list[str] = []
     for candidate in candidates:
         try:
-            tower = _open(candidate, Path(tower_dir), EngineCache(cache_dir), precision, device)
+            tower = _open(candidate, kind, Path(tower_dir), EngineCache(cache_dir), precision, device)
         except BackendUnavailableError as error:
             skipped.append(str(error))
-            LOG.log(level, "video backend %s unavailable: %s", candidate, error)
+            # The joint tower on TensorRT is a missing feature, not a missing package: always worth a warning.
+            unsupported = candidate == "tensorrt" and kind == LANGUAGEBIND
+            LOG.log(logging.WARNING if unsupported else level, "video backend %s unavailable: %s", candidate, error)
             continue
         LOG.info("video backend: %s (%s, %s)", candidate, device, precision)
         return SelectedBackend(candidate, tower, tuple(skipped))
     raise BackendUnavailableError("no video backend can run here:\n  " + "\n  ".join(skipped))
 
 
-def _open(backend: str, tower_dir: Path, cache: EngineCache, precision: str, device: str):
+def _open(backend: str, kind: str, tower_dir: Path, cache: EngineCache, precision: str, device: str):
     if backend == "tensorrt":
+        _require_per_frame_tower(kind, tower_dir)
         require_cuda(device)
         import_tensorrt()  # before the export: a missing TensorRT should not cost an ONNX export
         return load_tensorrt_tower(cached_onnx(tower_dir, cache), cache, precision, device)
     if backend == "onnxruntime":
-        from .onnxruntime_backend import OnnxRuntimeTower, providers_for
+        from .onnxruntime_backend import (
+            OnnxRuntimeJointTower,
+            OnnxRuntimeTower,
+            providers_for,
+        )
 
         if precision != "fp32":
             LOG.info("onnxruntime runs the fp32 export; precision %s applies to tensorrt and torch", precision)
         providers_for(device)  # before the export, for the same reason
-        return OnnxRuntimeTower(cached_onnx(tower_dir, cache).path, device)
-    return _torch_tower(tower_dir, precision, device)
+        tower_class = OnnxRuntimeJointTower if kind == LANGUAGEBIND else OnnxRuntimeTower
+        return tower_class(cached_onnx(tower_dir, cache).path, device)
+    return _torch_tower(kind, tower_dir, precision, device)
 
 
-def _torch_tower(tower_dir: Path, precision: str, device: str):
+def _require_per_frame_tower(kind: str, tower_dir: Path) -> None:
+    if kind == LANGUAGEBIND:
+        raise BackendUnavailableError(
+            f"tensorrt: engines are built for per-frame CLIP towers only; {tower_dir} is a LanguageBind tower "
+            "(temporal attention across the clip's frames), which runs on onnxruntime or torch")
+
+
+def _torch_tower(kind: str, tower_dir: Path, precision: str, device: str):
     import torch
-
-    from motionllm_ros.model.video_tower import VideoTower
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise BackendUnavailableError(f"torch: device {device!r} requested, but torch sees no CUDA device")
     dtype = torch.float16 if precision == "fp16" and device.startswith("cuda") else torch.float32
     if precision == "fp16" and dtype == torch.float32:
         LOG.info("torch on %s runs the video tower in fp32 (fp16 is for CUDA devices)", device)
-    return VideoTower(tower_dir, device=device, dtype=dtype)
+    return open_torch_tower(tower_dir, kind, device=device, dtype=dtype)
 
 
 def build_engine_cli(
@@ -89,6 +115,7 @@ def build_engine_cli(
 ) -> Path:
     """`motionllm build-engine`: prebuild (or verify) the TensorRT engine in the cache; returns the engine file."""
     _check_precision(precision)
+    _require_per_frame_tower(detect_tower_kind(tower_dir), Path(tower_dir))
     import_tensorrt()
     require_cuda(device)
     cache = EngineCache(cache_dir)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from motionllm_ros.model.errors import ModelError
+from motionllm_ros.model.towers import CLIP
 
 from .engine_cache import CachedArtifact, EngineCache
 from .onnx_export import INPUT_NAME, OUTPUT_NAME, BackendUnavailableError
@@ -145,6 +146,8 @@ def deserialize_engine(data: bytes) -> LoadedEngine | None:
 
 class TensorRtTower:
     """`encode_frames((N, 3, 224, 224)) -> (N, patches, hidden)` float32 on the CUDA device, like `VideoTower`."""
+
+    kind = CLIP  # select.py never builds an engine for a languagebind tower
 
     def __init__(self, loaded: LoadedEngine, device: str = "cuda", engine_path: Path | None = None) -> None:
         import torch

@@ -7,9 +7,10 @@
     DIR/video_projector.safetensors     mlp2x_gelu or linear, float32
     DIR/motion_projector.safetensors    optional (never released officially)
 
-The manifest may also name a video tower directory (`video_tower`, a CLIP vision model) and a motion VQ-VAE
-(`motion_vqvae`: T2M-GPT checkpoint, mean, std, sizes), relative to DIR or absolute; they are loaded only by the
-code that needs them (`describe.py`).
+The manifest may also name a video tower directory (`video_tower`, with `video_tower_kind`: `clip` or
+`languagebind`, see towers.py) and a motion VQ-VAE (`motion_vqvae`: T2M-GPT checkpoint, mean, std, sizes),
+relative to DIR or absolute; they are loaded only by the code that needs them (`describe.py`), which checks the
+recorded tower kind against the tower's files.
 
 Loading validates the manifest, every key and every shape from file headers before any weight is read, so a bad
 directory fails with the file, key, expected and actual shape, and nothing is half-loaded.
@@ -29,6 +30,7 @@ from .errors import ModelError, ModelFileNotFoundError
 from .llm import WEIGHTS_FILE, LlmConfig, check_shapes, load_llm, safetensors_shapes
 from .lora import LoraSpec
 from .projectors import ProjectorSpec, make_projector
+from .towers import CLIP, LANGUAGEBIND, TOWER_KINDS
 
 FORMAT_VERSION = 1
 MANIFEST = "motionllm.json"
@@ -51,7 +53,8 @@ class MotionLlm:
     video_projector: torch.nn.Module | None  # (N, in_dim) -> (N, n_embd), float32
     motion_projector: torch.nn.Module | None
     random_weights: bool
-    video_tower_dir: Path | None  # CLIP vision model directory named by the manifest
+    video_tower_dir: Path | None  # video tower directory named by the manifest
+    video_tower_kind: str | None  # as the manifest records it (towers.TOWER_KINDS); None in older manifests
     motion_vqvae: dict | None  # {"checkpoint", "mean", "std": Path, "config": dict of VqVaeConfig}
 
     @property
@@ -73,6 +76,7 @@ def write_model_dir(
     random_weights: bool = False,
     source: dict | None = None,
     video_tower: str | None = None,
+    video_tower_kind: str | None = None,
     motion_vqvae: dict | None = None,
 ) -> Path:
     """Write a complete model directory; written into a temporary sibling and renamed, so never half-written."""
@@ -95,6 +99,7 @@ def write_model_dir(
             "video_projector": None,
             "motion_projector": None,
             "video_tower": video_tower,
+            "video_tower_kind": video_tower_kind,
             "motion_vqvae": motion_vqvae,
             "source": source or {},
         }
@@ -182,6 +187,7 @@ def load_model_dir(directory: Path, dtype: str = "float32", device: str = "cpu")
         motion_projector=None if motion is None else motion.to(device),
         random_weights=bool(manifest["random_weights"]),
         video_tower_dir=None if manifest.get("video_tower") is None else directory / manifest["video_tower"],
+        video_tower_kind=manifest.get("video_tower_kind"),
         motion_vqvae=motion_vqvae,
     )
 
@@ -193,7 +199,7 @@ TINY_LLM = LlmConfig(vocab_size=0, n_embd=64, n_layer=2, n_head=4, n_query_group
 # About 114M parameters: large enough that `bench llm` measures memory-bound decoding, small enough for a laptop.
 BENCH_LLM = LlmConfig(vocab_size=0, n_embd=768, n_layer=16, n_head=12, n_query_groups=12, intermediate_size=2048)
 TINY_LORA = LoraSpec(r=4, alpha=16.0)
-TINY_VIDEO_FEATURES = 32  # a tiny CLIP tower's width
+TINY_VIDEO_FEATURES = 32  # a tiny video tower's width (either kind)
 TINY_MOTION_FEATURES = 32  # a tiny VQ-VAE's latent width
 _TOKENIZER_CORPUS = (
     "A chat between a curious user and an artificial intelligence assistant, paired with an input that provides "
@@ -277,16 +283,22 @@ def write_tiny_release(directory: Path, seed: int = 0, config: LlmConfig = TINY_
     return config, lora, paths
 
 
-def make_tiny_checkpoint(out_dir: Path, seed: int = 0, llm: LlmConfig = TINY_LLM) -> Path:
+def make_tiny_checkpoint(out_dir: Path, seed: int = 0, llm: LlmConfig = TINY_LLM,
+                         video_tower_kind: str = CLIP) -> Path:
     """`motionllm make-tiny-checkpoint DIR`: a random tiny model directory, labelled random in its manifest.
 
-    `llm=BENCH_LLM` gives the ~114M-parameter random model for `bench llm`.
+    `llm=BENCH_LLM` gives the ~114M-parameter random model for `bench llm`; `video_tower_kind="languagebind"` a
+    tiny LanguageBind tower (temporal attention across the 8 frames) instead of a plain CLIP one.
     """
     from safetensors.torch import save_file
 
     from .convert import convert_release
+    from .languagebind import write_tiny_languagebind_tower
     from .motion_vqvae import write_tiny_motion_vqvae
     from .video_tower import write_tiny_video_tower
+
+    if video_tower_kind not in TOWER_KINDS:
+        raise ModelError(f"video tower kind {video_tower_kind!r}: expected one of {TOWER_KINDS}")
 
     with tempfile.TemporaryDirectory() as scratch:
         config, lora, paths = write_tiny_release(Path(scratch), seed, config=llm)
@@ -298,7 +310,10 @@ def make_tiny_checkpoint(out_dir: Path, seed: int = 0, llm: LlmConfig = TINY_LLM
     motion = ProjectorSpec("linear", TINY_MOTION_FEATURES, config.n_embd)
     save_file({k: 0.1 * torch.randn(s, generator=generator) for k, s in motion.weight_shapes().items()},
               str(out / MOTION_PROJECTOR_FILE))
-    write_tiny_video_tower(out / "video_tower", seed, hidden_size=TINY_VIDEO_FEATURES)
+    if video_tower_kind == LANGUAGEBIND:
+        write_tiny_languagebind_tower(out / "video_tower", hidden=TINY_VIDEO_FEATURES, seed=seed)
+    else:
+        write_tiny_video_tower(out / "video_tower", seed, hidden_size=TINY_VIDEO_FEATURES)
     checkpoint, mean, std, vqvae = write_tiny_motion_vqvae(out / "motion_vqvae", seed, width=TINY_MOTION_FEATURES)
     manifest = json.loads((out / MANIFEST).read_text())
     manifest.update(
@@ -306,6 +321,7 @@ def make_tiny_checkpoint(out_dir: Path, seed: int = 0, llm: LlmConfig = TINY_LLM
         note=RANDOM_NOTE,
         motion_projector=motion.to_dict(),
         video_tower="video_tower",
+        video_tower_kind=video_tower_kind,
         motion_vqvae={"checkpoint": str(checkpoint.relative_to(out)), "mean": str(mean.relative_to(out)),
                       "std": str(std.relative_to(out)), "config": asdict(vqvae)},
         source={"seed": seed},

@@ -145,13 +145,17 @@ def convert_release(
 ) -> Path:
     """`motionllm convert`: the official release -> one model directory that `checkpoint.load_model_dir` reads.
 
-    `video_tower` (a CLIP vision model directory) is recorded in the manifest by absolute path, not copied.
+    `video_tower` (a CLIP vision model or LanguageBind_Video_merge directory) is recorded in the manifest by
+    absolute path, not copied, with its kind as its files show it (`video_tower_kind`, see towers.py).
     """
     from .checkpoint import write_model_dir
     from .projectors import load_projector_state
+    from .towers import detect_tower_kind
 
     if not tokenizer.is_file():
         raise ModelFileNotFoundError(f"tokenizer not found: {tokenizer} (Vicuna-7B v1.5's tokenizer.model)")
+    # Before the multi-GB LLM is read: a wrong tower directory fails at once.
+    tower_kind = None if video_tower is None else detect_tower_kind(video_tower)
     lit_state = load_torch_state(lit_model, "LLM checkpoint")
     config = infer_llm_config(lit_state, str(lit_model), n_head, n_query_groups)
     lora_state = load_torch_state(lora, "LoRA checkpoint")
@@ -166,6 +170,7 @@ def convert_release(
         video_projector=(projector_spec, projector_state),
         random_weights=False,
         video_tower=None if video_tower is None else str(Path(video_tower).resolve()),
+        video_tower_kind=tower_kind,
         source={"lit_model": str(lit_model), "lora": str(lora), "video_projector": str(video_projector),
                 "lora_spec": {"r": lora_spec.r, "alpha": lora_spec.alpha, "enabled": list(lora_spec.enabled)}},
     )

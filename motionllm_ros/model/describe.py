@@ -1,6 +1,7 @@
 """One clip in, one answer out: the path `motionllm describe` and the node share.
 
-frames -> 8 sampled frames -> video tower (per frame) -> projector -> official prompt -> KV-cached generation.
+frames -> 8 sampled frames -> video tower (CLIP: per frame; LanguageBind: the 8 together) -> projector -> official
+prompt -> KV-cached generation.
 Motion (HumanML3D features) goes through the VQ-VAE encoder and the motion projector when the model has them.
 """
 
@@ -11,20 +12,28 @@ import threading
 import numpy as np
 import torch
 
-from .checkpoint import MotionLlm
+from .checkpoint import MANIFEST, MotionLlm
 from .errors import ModelError
 from .generate import GREEDY, GenerationResult, Generator, OnText, SamplingConfig
 from .motion_vqvae import MotionTokenizer, VqVaeConfig, load_motion_tokenizer
 from .prompt import motion_prompt, video_motion_prompt, video_prompt
-from .video_tower import VideoTower, preprocess_frames, sample_frame_indices
+from .towers import checked_tower_kind, encode_sampled_frames, open_torch_tower
+from .video_tower import preprocess_frames, sample_frame_indices
 
 DEFAULT_QUESTION = "What is the person doing in the video? Describe the motion."
 
 
-def load_video_tower(model: MotionLlm, device: str = "cpu") -> VideoTower:
+def video_tower_kind(model: MotionLlm) -> str:
+    """The kind of the model's video tower, as its files show it and the manifest records it (else an error)."""
     if model.video_tower_dir is None:
-        raise ModelError(f"{model.directory}: the manifest names no video_tower (a CLIP vision model directory)")
-    tower = VideoTower(model.video_tower_dir, device=device)
+        raise ModelError(f"{model.directory}: the manifest names no video_tower (a CLIP vision model or "
+                         "LanguageBind_Video_merge directory)")
+    return checked_tower_kind(model.video_tower_dir, model.video_tower_kind, model.directory / MANIFEST)
+
+
+def load_video_tower(model: MotionLlm, device: str = "cpu"):
+    """The model's video tower run by torch: `VideoTower` (clip) or `LanguageBindVideoTower` (languagebind)."""
+    tower = open_torch_tower(model.video_tower_dir, video_tower_kind(model), device=device)
     if model.video_projector is not None:
         projector_width = next(m for m in model.video_projector.modules() if isinstance(m, torch.nn.Linear)).in_features
         if tower.hidden_size != projector_width:
@@ -41,12 +50,12 @@ def load_motion_tokenizer_for(model: MotionLlm) -> MotionTokenizer:
 
 
 @torch.inference_mode()
-def video_embeddings(model: MotionLlm, tower: VideoTower, frames: list[np.ndarray], flip: bool = False) -> torch.Tensor:
+def video_embeddings(model: MotionLlm, tower, frames: list[np.ndarray], flip: bool = False) -> torch.Tensor:
     """All frames of a clip -> (8 x patches, n_embd): the official 8-frame sampling, tower, projector (fp32)."""
     if model.video_projector is None:
         raise ModelError(f"{model.directory}: no video projector")
     clip = [frames[i] for i in sample_frame_indices(len(frames))]
-    features = tower.encode_frames(preprocess_frames(clip, flip=flip)).float()  # (8, patches, hidden)
+    features = encode_sampled_frames(tower, preprocess_frames(clip, flip=flip)).float()  # (8, patches, hidden)
     projector_device = next(model.video_projector.parameters()).device
     return model.video_projector(features.reshape(-1, features.shape[-1]).to(projector_device))
 

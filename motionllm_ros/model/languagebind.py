@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from .errors import CheckpointKeyError, ModelError, ModelFileNotFoundError
+from .towers import LANGUAGEBIND
 from .video_tower import IMAGE_SIZE
 
 VISION_PREFIX = "vision_model."
@@ -133,6 +134,8 @@ def _build_model(vision: dict, num_frames: int):
 
 class LanguageBindVideoTower:
     """A local LanguageBind video checkpoint; `encode_clip` gives (frames, patches, hidden) for one whole clip."""
+
+    kind = LANGUAGEBIND
 
     def __init__(self, directory: Path, device: str = "cpu", dtype: torch.dtype = torch.float32) -> None:
         directory = Path(directory)

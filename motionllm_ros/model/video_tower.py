@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .errors import ModelError, ModelFileNotFoundError
+from .towers import CLIP
 
 FRAMES_PER_CLIP = 8
 IMAGE_SIZE = 224
@@ -70,6 +71,8 @@ def _scale_and_crop(image: torch.Tensor) -> torch.Tensor:  # (3, H, W) -> (3, 22
 
 class VideoTower:
     """A local CLIP vision checkpoint; `encode_frames` gives (N, patches, hidden) per-frame features."""
+
+    kind = CLIP  # frames are independent: each can be encoded once and cached
 
     def __init__(self, directory: Path, device: str = "cpu", dtype: torch.dtype = torch.float32) -> None:
         from transformers import CLIPVisionModel

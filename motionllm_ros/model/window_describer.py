@@ -1,17 +1,23 @@
-"""MotionLLM as the engine's describer: per-frame video features cached on a data-time grid, motion from joints.
+"""MotionLLM as the engine's describer: video frames taken on a data-time grid, motion from joints.
 
-The official model reads 8 frames spread over a clip. A window of `window_s` is described every `stride_s`; encoding
-8 frames per window would re-encode most of them window after window. Instead the frames are encoded as they arrive,
-but only the first frame at or after each point of a fixed data-time grid with period window_s / 8: every window
-then finds its 8 frames already encoded, and each encoded frame serves window_s / stride_s windows.
+The official model reads 8 frames spread over a clip. A window of `window_s` is described every `stride_s`. Only
+the first frame at or after each point of a fixed data-time grid with period window_s / 8 is kept (on the
+perception worker, as frames arrive), so every window finds about 8 kept frames and picks 8 of them.
+
+What is kept depends on the video tower's kind (towers.py):
+- `clip`: the frame's features. Frames are independent, so each is encoded once and serves window_s / stride_s
+  windows: the per-frame cache.
+- `languagebind`: the preprocessed 224x224 frame. Temporal attention makes a frame's features depend on the other
+  seven, so no per-frame cache can reproduce the release: the 8 picked frames are encoded together, per window.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,31 +27,67 @@ from motionllm_ros.engine import Window
 from motionllm_ros.perception import humanml3d
 
 from .checkpoint import MotionLlm, load_model_dir
+from .describe import (
+    DEFAULT_QUESTION,
+    describe,
+    load_motion_tokenizer_for,
+    load_video_tower,
+    video_tower_kind,
+)
 from .errors import ModelError
-from .describe import DEFAULT_QUESTION, describe, load_motion_tokenizer_for, load_video_tower
 from .generate import GREEDY, Generator, SamplingConfig
 from .memory import pool_video_tokens, quantize_llm
+from .towers import LANGUAGEBIND
 from .video_tower import FRAMES_PER_CLIP, preprocess_frames, sample_frame_indices
 
 
+class DataTimeGrid:
+    """`takes(stamp)`: True for the first frame at or after each point of a fixed data-time grid."""
+
+    def __init__(self, period_s: float):
+        self.period_s = period_s
+        self._next: float | None = None
+
+    def takes(self, stamp: float) -> bool:
+        # A stamp far behind the next grid point is a replay restart: follow it. The tolerance keeps a frame that
+        # lies on a grid point (0.6 s with a 0.2 s period) from being taken for one just before it.
+        tolerance = 1e-6 * max(1.0, abs(stamp))
+        if self._next is not None and self._next - self.period_s <= stamp < self._next - tolerance:
+            return False
+        self._next = (math.floor(stamp / self.period_s + 1e-6) + 1) * self.period_s
+        return True
+
+
 class GridFrameEncoder:
-    """`(stamp, rgb) -> (patches, hidden) float32 tensor | None`: encodes the first frame at or after each grid point."""
+    """`(stamp, rgb) -> (patches, hidden) float32 tensor | None`: encodes the grid's frames with a `clip` tower."""
 
     def __init__(self, tower, period_s: float):
         self.tower = tower
         self.period_s = period_s
         self.encoded = 0  # frames encoded so far: the video tower's work
-        self._next: float | None = None
+        self._grid = DataTimeGrid(period_s)
 
     def __call__(self, stamp: float, rgb: np.ndarray):
-        # A stamp far behind the next grid point is a replay restart: follow it. The tolerance keeps a frame that
-        # lies on a grid point (0.6 s with a 0.2 s period) from being taken for one just before it.
-        tolerance = 1e-6 * max(1.0, abs(stamp))
-        if self._next is not None and self._next - self.period_s <= stamp < self._next - tolerance:
+        if not self._grid.takes(stamp):
             return None
-        self._next = (math.floor(stamp / self.period_s + 1e-6) + 1) * self.period_s
         self.encoded += 1
         return self.tower.encode_frames(preprocess_frames([rgb]))[0].float().cpu()
+
+
+class GridFramePreprocessor:
+    """`(stamp, rgb) -> (3, 224, 224) float32 tensor | None`: the grid's frames, ready for a `languagebind` tower,
+    which encodes them per window (8 at a time), not per frame."""
+
+    def __init__(self, period_s: float):
+        self.period_s = period_s
+        self.kept = 0  # frames preprocessed and kept so far
+        self._grid = DataTimeGrid(period_s)
+
+    def __call__(self, stamp: float, rgb: np.ndarray):
+        if not self._grid.takes(stamp):
+            return None
+        self.kept += 1
+        return preprocess_frames([rgb])[0]
 
 
 class ModelDescriber:
@@ -59,7 +101,8 @@ class ModelDescriber:
         self.model: MotionLlm = quantize_llm(load_model_dir(Path(model_dir), dtype=dtype, device=device),
                                              quantization)
         self.video_tokens_per_frame = video_tokens_per_frame  # model.video_tokens_per_frame: 256 = as trained
-        if tower_factory is not None and self.model.video_tower_dir is not None:
+        self.tower_kind = video_tower_kind(self.model)  # checks the manifest's record against the tower's files
+        if tower_factory is not None:
             self.tower = tower_factory(self.model.video_tower_dir, device)
         else:
             self.tower = load_video_tower(self.model, device)
@@ -67,7 +110,13 @@ class ModelDescriber:
         self.generator = Generator(self.model)
         self.question = question
         self.sampling = sampling
-        self.frame_encoder = GridFrameEncoder(self.tower, window_s / FRAMES_PER_CLIP)
+        # The engine's per-frame hook (perception worker): features (clip) or preprocessed frames (languagebind).
+        if self.tower_kind == LANGUAGEBIND:
+            self.frame_encoder = GridFramePreprocessor(window_s / FRAMES_PER_CLIP)
+        else:
+            self.frame_encoder = GridFrameEncoder(self.tower, window_s / FRAMES_PER_CLIP)
+        self._joint_encoded = 0  # languagebind: frames through the tower, 8 per window
+        self._joint_lock = threading.Lock()  # windows and queries are encoded on different threads
         self.primitives = PrimitivesDescriber()
         self.max_gap_s = max_gap_s  # motion.max_gap_s: a tracking gap longer than this ends a motion
         self.max_motion_s = max_motion_s  # motion.max_seconds: the motion tokenizer's longest input
@@ -76,12 +125,15 @@ class ModelDescriber:
 
     def __call__(self, window: Window) -> tuple[str, tuple[str, ...], tuple[float, ...], float, dict[str, Any]]:
         _, labels, scores, _, details = self.primitives(window)
-        encoded = sum(s.video is not None for s in window.samples)
-        if not encoded:
+        on_grid = sum(s.video is not None for s in window.samples)
+        if not on_grid:
             return ("no encoded frame in this window", labels, scores, 0.0, details)
         result, motion_tokens = self._generate(window, self.question, self.cancel)
-        details = {**details, "frames_encoded_in_window": encoded, "motion_tokens": motion_tokens,
-                   "stop_reason": result.stop_reason, "prompt_tokens": result.prompt_tokens}
+        # clip: the window's grid frames, each encoded once on arrival; languagebind: the 8 encoded together for it.
+        encoded = FRAMES_PER_CLIP if self.tower_kind == LANGUAGEBIND else on_grid
+        details = {**details, "video_tower_kind": self.tower_kind, "frames_encoded_in_window": encoded,
+                   "motion_tokens": motion_tokens, "stop_reason": result.stop_reason,
+                   "prompt_tokens": result.prompt_tokens}
         # confidence 0: not estimated (the generator does not report token probabilities yet).
         return result.answer, labels, scores, 0.0, details
 
@@ -91,10 +143,31 @@ class ModelDescriber:
             raise ModelError("no encoded frame in the latest window")
         return self._generate(window, question, cancel)[0]
 
+    @property
+    def tower_frames_encoded(self) -> int:
+        """Frames the video tower has encoded so far (its work): one per grid frame for clip, 8 per window (and per
+        query) for languagebind."""
+        if self.tower_kind == LANGUAGEBIND:
+            with self._joint_lock:
+                return self._joint_encoded
+        return self.frame_encoder.encoded
+
+    @torch.inference_mode()
+    def video_features(self, window: Window) -> torch.Tensor:
+        """The window's 8 picked grid frames -> (8, patches, hidden) float32: cached features (clip) or the 8
+        encoded together (languagebind)."""
+        on_grid = [s for s in window.samples if s.video is not None]
+        picked = torch.stack([on_grid[i].video for i in sample_frame_indices(len(on_grid))])
+        if self.tower_kind != LANGUAGEBIND:
+            return picked  # (8, patches, hidden), encoded as the frames arrived
+        features = self.tower.encode_clip(picked).float()  # picked: (8, 3, 224, 224)
+        with self._joint_lock:
+            self._joint_encoded += len(picked)
+        return features
+
     @torch.inference_mode()
     def _generate(self, window: Window, question: str, cancel: threading.Event | None):
-        encoded = [s for s in window.samples if s.video is not None]
-        picked = torch.stack([encoded[i].video for i in sample_frame_indices(len(encoded))])  # (8, patches, hidden)
+        picked = self.video_features(window)  # (8, patches, hidden)
         picked = pool_video_tokens(picked, self.video_tokens_per_frame)  # before the projector: cheaper
         projector = self.model.video_projector
         video = projector(picked.reshape(-1, picked.shape[-1]).to(next(projector.parameters()).device))
