@@ -40,6 +40,9 @@ recordings:
     intervals: []
   - path: {corrupt_bag}
   - path: {data}/bags/talker/mcap
+  - path: {data}/bags/humble_camera_mcap
+    topic: /compressed_image
+  - path: {data}/bags/malformed_sqlite3
 """
 
 
@@ -122,8 +125,9 @@ def eval_config(pose_model_path: Path) -> Config:
 
 @pytest.fixture(scope="module")
 def evaluated(test_data, pose_model_path, tmp_path_factory):
-    """One batch of six (three real clips, a missing file, a corrupt bag, a bag without images), evaluated in this
-    process, in two local processes and as tasks on a real local Ray instance."""
+    """One batch of eight (three real clips, a missing file, a corrupt bag, a bag without images, a Humble mcap bag
+    with one JPEG frame, an sqlite3 bag whose images are all malformed), evaluated in this process, in two local
+    processes and as tasks on a real local Ray instance."""
     folder = tmp_path_factory.mktemp("eval")
     corrupt_bag = folder / "corrupt.mcap"
     corrupt_bag.write_bytes(b"\x89MCAP0\r\n" + bytes(range(256)) * 4)  # MCAP magic, then garbage
@@ -143,10 +147,15 @@ def test_failing_items_fail_alone_with_their_reason(evaluated):
     assert "SourceError: input not found" in entries[3]["error"] and "no_such_clip.mp4" in entries[3]["error"]
     assert entries[4]["error"].startswith("SourceError") and "corrupt.mcap" in entries[4]["error"]
     assert "no sensor_msgs/msg/Image or CompressedImage topic" in entries[5]["error"] and "/topic (std_msgs/msg/String)" in entries[5]["error"]
-    assert (runs["serial"]["merged"]["recordings"], runs["serial"]["merged"]["failed"]) == (3, 3)
+    assert (runs["serial"]["merged"]["recordings"], runs["serial"]["merged"]["failed"]) == (5, 3)
+    # The bags run: one frame offered, and none at all (every image skipped, counted).
+    assert entries[6]["frames"] == {"offered": 1, "dropped": 0, "drop_rate": 0.0}
+    assert entries[7]["frames"]["offered"] == 0 and entries[7]["skipped_by_source"] == {"size_mismatch": 2}
+    assert "Frames skipped by the reader: size_mismatch 2" in (folder / "serial" / "report.md").read_text()
     report = (folder / "serial" / "report.md").read_text()
     assert report.count("**Failed:**") == 3
-    assert sorted(p.name for p in (folder / "serial").glob("*.png")) == [f"timeline_00{k}.png" for k in range(3)]
+    assert sorted(p.name for p in (folder / "serial").glob("*.png")) == [
+        f"timeline_00{k}.png" for k in (0, 1, 2, 6, 7)]
 
 
 def test_hand_check_of_the_dribble_clip(evaluated):
@@ -193,7 +202,8 @@ def test_each_recording_is_recorded_to_mcap_with_its_descriptions(evaluated):
         counts = {c.topic: c.msgcount for c in reader.connections}
     assert counts == {"/camera/image_raw/compressed": 40, "/camera/camera_info": 40, "/motionllm/behavior": 5}
     assert sorted(p.name for p in (folder / "serial" / "recordings").iterdir()) == [
-        "000_dribble_single_person.mcap", "001_handshake_two_people.mcap", "002_hug_two_people.mcap"]
+        "000_dribble_single_person.mcap", "001_handshake_two_people.mcap", "002_hug_two_people.mcap",
+        "006_humble_camera_mcap.mcap", "007_malformed_sqlite3.mcap"]
     assert "Images and descriptions: `recordings/000_dribble_single_person.mcap`" in (
         folder / "serial" / "report.md").read_text()
 

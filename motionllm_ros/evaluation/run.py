@@ -190,7 +190,8 @@ def score(annotations: AnnotationSet, items: Sequence[EvalItem], results: Sequen
                                                                                      recording.qa)]
         stats = result["stats"]
         per_recording.append({"input": result["input"], **summarise(
-            counts, recording_latencies, stats.get("dropped_frames", 0), stats.get("submitted", 0), correct)})
+            counts, recording_latencies, stats.get("dropped_frames", 0), stats.get("submitted", 0), correct),
+            "skipped_by_source": result["skipped_by_source"]})  # bad frames the reader skipped, by reason
         caption_pairs += _caption_pairs(index, recording, result["records"], offset)
         for label, c in counts.items():
             totals[label].add(c)
@@ -250,6 +251,9 @@ def write_outputs(out_dir: Path, annotations: AnnotationSet, items: Sequence[Eva
         plot = f"timeline_{index:03d}.png"
         _timeline_plot(out_dir / plot, item.annotation, result, annotations.labels)
         lines += [f"![timeline]({plot})", "", *_label_table(entry), *_caption_line(entry["captions"])]
+        if entry["skipped_by_source"]:
+            lines += ["", "Frames skipped by the reader: " + ", ".join(
+                f"{reason} {count}" for reason, count in sorted(entry["skipped_by_source"].items()))]
         if result.get("mcap"):
             lines += ["", f"Images and descriptions: `{os.path.relpath(result['mcap'], out_dir)}`"]
         lines.append("")
