@@ -506,6 +506,8 @@ def _cmd_describe(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     if model.random_weights:
         print("note: this checkpoint has RANDOM WEIGHTS; its answer is meaningless", file=sys.stderr)
+    # An empty answer is a real outcome (end of sequence first); say so rather than print a blank line alone.
+    print(f"{len(result.token_ids)} tokens generated, stopped by {result.stop_reason}", file=sys.stderr)
     print(result.answer)
     return 0
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from motionllm_ros.evaluation.distribute import JobFailed, run_in_pool, run_on_ray
+from motionllm_ros.evaluation.distribute import JobFailed, gpus_per_task, run_in_pool, run_on_ray
 
 
 def dies_once(name: str, marker_dir: str) -> str:
@@ -60,3 +60,8 @@ def test_ray_retries_a_task_whose_worker_died(local_ray, tmp_path):
     (tmp_path / "crash").unlink()
     a, crash = run_on_ray(job, jobs[:2], "local", retries=0)
     assert a == "aa" and isinstance(crash, JobFailed) and "WorkerCrashedError" in crash.message
+
+
+def test_a_gpu_is_asked_for_only_where_the_cluster_has_one():
+    assert gpus_per_task(None, 4) == 1.0 and gpus_per_task(None, 0) == 0.0  # a model on a non-CPU device
+    assert gpus_per_task(0.5, 0) == 0.5 and gpus_per_task(0, 4) == 0  # --ray-gpus given: as asked

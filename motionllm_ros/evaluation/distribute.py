@@ -58,11 +58,20 @@ def run_in_pool(function: Callable[..., Any], jobs: Sequence[tuple], workers: in
     return results
 
 
+def gpus_per_task(requested: float | None, cluster_gpus: float) -> float:
+    """`requested`, or for None one GPU when the cluster has any (a task asking for a GPU that no node has would
+    wait forever)."""
+    if requested is not None:
+        return requested
+    return 1.0 if cluster_gpus > 0 else 0.0
+
+
 def run_on_ray(function: Callable[..., Any], jobs: Sequence[tuple], address: str, *, num_cpus: float = 1,
-               num_gpus: float = 0, retries: int = 2) -> list[Any]:
-    """Each job a Ray task asking for `num_cpus` / `num_gpus`; Ray re-runs a task whose worker died (and one that
-    raised) up to `retries` times. `address`: a cluster address, "auto" (the cluster this machine belongs to) or
-    "local" (start a Ray instance on this machine for the run). An already initialised Ray is used as it is."""
+               num_gpus: float | None = 0, retries: int = 2) -> list[Any]:
+    """Each job a Ray task asking for `num_cpus` / `num_gpus` (None: see gpus_per_task); Ray re-runs a task whose
+    worker died (and one that raised) up to `retries` times. `address`: a cluster address, "auto" (the cluster this
+    machine belongs to) or "local" (start a Ray instance on this machine for the run). An already initialised Ray
+    is used as it is."""
     import ray
 
     started_here = not ray.is_initialized()
@@ -71,6 +80,8 @@ def run_on_ray(function: Callable[..., Any], jobs: Sequence[tuple], address: str
         ray.init(address=None if address == "local" else address, include_dashboard=False,
                  logging_level=logging.WARNING, log_to_driver=False)
     try:
+        num_gpus = gpus_per_task(num_gpus, ray.cluster_resources().get("GPU", 0))
+        log.info("ray: %d task(s), %g CPU and %g GPU each, up to %d retries", len(jobs), num_cpus, num_gpus, retries)
         task = ray.remote(function).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=retries,
                                             retry_exceptions=True)
         references = [task.remote(*job) for job in jobs]
