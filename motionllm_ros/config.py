@@ -39,6 +39,10 @@ class InputConfig:
         "subscription never receives from a best-effort publisher.", choices=("best_effort", "reliable"))
     qos_depth: int = _param(1, "Image subscription queue depth; 1 so that stale frames are never queued.",
                             min=1, max=100)
+    camera_info: bool = _param(
+        True, "Subscribe to sensor_msgs/CameraInfo beside the images (image_transport's convention: camera_info "
+        "in the image topic's namespace) and use its calibration for distances and speeds; until one arrives, or "
+        "when it is uncalibrated (fx = 0), camera.hfov_deg is used.")
     bag_topic: str = _param(
         "", "Offline only: image topic to read from a rosbag2 recording; empty = the image topic with the most "
         "messages.")

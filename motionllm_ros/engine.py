@@ -140,6 +140,8 @@ class Describer(Protocol):
 class Perception(Protocol):
     def process(self, rgb: np.ndarray, stamp: float) -> Any: ...  # -> PersonFrame-like
 
+    def set_intrinsics(self, intrinsics: Any) -> None: ...  # a camera calibration for the frames to come
+
 
 @dataclass(frozen=True)
 class EngineParams:

@@ -23,13 +23,14 @@ import shutil
 import threading
 from collections import Counter
 from dataclasses import replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from motionllm_ros.engine import Description
-from motionllm_ros.ros.conversions import INT32_MAX, behavior_description_msg, behavior_result, seconds_to_time
+from motionllm_ros.ros.conversions import (INT32_MAX, behavior_description_msg, behavior_result, camera_info_topic,
+                                           seconds_to_time)
 from motionllm_ros.sources.base import Frame
 
 if TYPE_CHECKING:
@@ -61,12 +62,6 @@ def stamp_offset_for(source_kind: str) -> int:
     """Seconds to add to the stamps of a source of this `SourceInfo.kind`: VIDEO_EPOCH_OFFSET_S for video files
     (presentation time from 0), 0 for bags and cameras (real stamps)."""
     return VIDEO_EPOCH_OFFSET_S if source_kind == "video" else 0
-
-
-def camera_info_topic(image_topic: str) -> str:
-    """image_transport's convention: camera_info in the namespace of the image topic
-    (/camera/image_raw -> /camera/camera_info)."""
-    return str(PurePosixPath(image_topic).parent / "camera_info")
 
 
 class BagRecorder:

@@ -54,7 +54,7 @@ def ros():
                                qos_profile_sensor_data)
         from rclpy.qos_event import QoSRequestedIncompatibleQoSInfo
         from rclpy.time import Time
-        from sensor_msgs.msg import CompressedImage, Image
+        from sensor_msgs.msg import CameraInfo, CompressedImage, Image
         from std_msgs.msg import Header
         from visualization_msgs.msg import Marker, MarkerArray
 
@@ -84,6 +84,10 @@ class NobodyPerception:
         self.frames = []  # (stamp, rgb)
         self.fail_at = set(fail_at)
         self.closed = False
+        self.intrinsics = []  # every calibration handed over (camera_info)
+
+    def set_intrinsics(self, intrinsics):
+        self.intrinsics.append(intrinsics)
 
     def process(self, rgb, stamp):
         if stamp in self.fail_at:
@@ -169,8 +173,18 @@ def compressed(ros, data, sec=10):
 
 
 def image_subscription(node):
-    (subscription,) = node.subscriptions
+    (subscription,) = [s for s in node.subscriptions if not s.topic_name.endswith("/camera_info")]
     return subscription
+
+
+def camera_info_subscription(node):
+    (subscription,) = [s for s in node.subscriptions if s.topic_name.endswith("/camera_info")]
+    return subscription
+
+
+def camera_info(ros, k=(500.0, 0.0, 320.0, 0.0, 510.0, 240.0, 0.0, 0.0, 1.0), width=640, height=480):
+    return ros.CameraInfo(header=ros.Header(stamp=ros.TimeMsg(sec=10, nanosec=0), frame_id="camera"),
+                          width=width, height=height, k=np.array(k, dtype=np.float64))
 
 
 def behavior_publisher(node):
@@ -369,6 +383,47 @@ def test_compressed_reliable_subscription_in_a_namespace(ros_context):
     assert subscription.msg_type is ros.CompressedImage
     assert (subscription.qos_profile.reliability, subscription.qos_profile.depth) == (
         ros.ReliabilityPolicy.RELIABLE, 2)
+
+
+def test_camera_info_beside_the_images_sets_the_calibration_once(ros_context):
+    ros = ros_context
+    perception = NobodyPerception()
+    node = make_node(ros, perception, namespace="robot", input__image_topic="head/image_raw",
+                     input__image_transport="compressed")
+    node.trigger_configure()
+    info = camera_info_subscription(node)
+    # image_transport's convention, whatever the transport: camera_info in the image topic's namespace.
+    assert info.topic_name == "/robot/head/camera_info" and info.msg_type is ros.CameraInfo
+    assert info.qos_profile == image_subscription(node).qos_profile
+    assert diagnostics(node)[2]["camera intrinsics"] == "camera.hfov_deg"
+    info.deliver(camera_info(ros))
+    info.deliver(camera_info(ros))  # drivers repeat it with every image: handed over once
+    (intrinsics,) = perception.intrinsics
+    assert (intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy, intrinsics.width, intrinsics.height) == (
+        500.0, 510.0, 320.0, 240.0, 640, 480)
+    assert diagnostics(node)[2]["camera intrinsics"] == "camera_info"
+    info.deliver(camera_info(ros, width=1280, height=960, k=(1000.0, 0, 640, 0, 1020, 480, 0, 0, 1)))
+    assert [i.width for i in perception.intrinsics] == [640, 1280]  # a new calibration is taken
+    assert any("camera intrinsics from /robot/head/camera_info: fx 1000.0" in text for text in logged(node))
+
+
+def test_uncalibrated_camera_info_is_ignored_with_one_warning(ros_context):
+    ros = ros_context
+    perception = NobodyPerception()
+    node = make_node(ros, perception)
+    node.trigger_configure()
+    for _ in range(3):
+        camera_info_subscription(node).deliver(camera_info(ros, k=(0.0,) * 9))
+    assert perception.intrinsics == []
+    warnings = [text for text in logged(node, ros.LoggingSeverity.WARN) if "camera_info" in text]
+    assert len(warnings) == 1 and "fx = 0 (uncalibrated camera)" in warnings[0] and "camera.hfov_deg" in warnings[0]
+
+
+def test_camera_info_can_be_turned_off(ros_context):
+    ros = ros_context
+    node = make_node(ros, NobodyPerception(), input__camera_info=False)
+    node.trigger_configure()
+    assert [s.topic_name for s in node.subscriptions] == ["/camera/image_raw"]
 
 
 def test_publishers_that_can_never_deliver_are_named_at_configure(ros_context):

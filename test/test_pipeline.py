@@ -132,3 +132,21 @@ def test_given_intrinsics_set_the_depth(test_data, pose_model_path):
     # A narrower field of view is a longer focal length: the same person in the image is further away.
     ratio = np.tan(np.radians(31.0)) / np.tan(np.radians(15.0))
     assert depths[0] / depths[1] == pytest.approx(ratio, rel=0.1)
+
+
+def test_a_calibration_set_while_running_applies_from_the_next_frame(test_data, pose_model_path):
+    from motionllm_ros.perception.camera import Intrinsics
+
+    from motionllm_ros.perception.pipeline import PerceptionParams
+
+    frames = list(open_source(str(test_data / "video" / "dribble_single_person.mp4")))[:2]
+    height, width = frames[0].rgb.shape[:2]
+    unfiltered = PerceptionParams(translation_filter=None)  # the hip filter would smooth the step over frames
+    with PerceptionPipeline(pose_model_path, params=unfiltered,
+                            intrinsics=Intrinsics.from_fov(width, height, 62.0)) as pipeline:
+        before = -pipeline.process(frames[0].rgb, 0.0).joints[0, 2]
+        pipeline.set_intrinsics(Intrinsics.from_fov(width, height, 30.0))  # what the node does on camera_info
+        after = -pipeline.process(frames[1].rgb, 1 / 12).joints[0, 2]
+    # As above: the longer focal length puts the person about twice as far; one frame later, nearly the same pose.
+    ratio = np.tan(np.radians(31.0)) / np.tan(np.radians(15.0))
+    assert after / before == pytest.approx(ratio, rel=0.15)

@@ -17,9 +17,9 @@ from motionllm_ros.recording import (
     VIDEO_EPOCH_OFFSET_S,
     BagRecorder,
     RecordingError,
-    camera_info_topic,
     record_bag,
 )
+from motionllm_ros.ros.conversions import camera_info_topic
 from motionllm_ros.sources import SourceError, open_source
 from motionllm_ros.typestore import (
     PACKAGE,

@@ -135,6 +135,11 @@ class PerceptionPipeline:
         return PersonFrame(stamp, True, None, target.track_id, seen.num_people, fit.global_orient, fit.body_pose,
                            fit.betas, transl, fit.joints + pelvis, fit.residual, joint_seen)
 
+    def set_intrinsics(self, intrinsics: Intrinsics) -> None:
+        """A camera calibration (camera_info) for the frames from now on; one assignment, so the perception worker
+        sees the old or the new calibration, never a mix."""
+        self.intrinsics = intrinsics
+
     def _intrinsics_for(self, width: int, height: int) -> Intrinsics:
         known = self.intrinsics
         if known is not None and (known.width, known.height) == (width, height):

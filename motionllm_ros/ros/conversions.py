@@ -14,6 +14,7 @@ import array
 import logging
 import math
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any, Callable
 
 import numpy as np
@@ -28,6 +29,12 @@ LOG = logging.getLogger("motionllm.ros")
 
 NANOSECONDS_PER_SECOND = 1_000_000_000
 INT32_MAX = 2**31 - 1  # builtin_interfaces/Time.sec is int32
+
+
+def camera_info_topic(image_topic: str) -> str:
+    """image_transport's convention: camera_info in the namespace of the image topic
+    (/camera/image_raw -> /camera/camera_info), whichever transport carries the images."""
+    return str(PurePosixPath(image_topic).parent / "camera_info")
 
 
 class ConversionError(ValueError):

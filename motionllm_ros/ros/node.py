@@ -46,7 +46,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.logging import get_logger
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_policy_name_from_kind, qos_profile_sensor_data
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -59,9 +59,10 @@ from motionllm_ros.action import DescribeBehavior
 from motionllm_ros.config import NODE_NAME, Config, ConfigError, ParameterSpec, parameter_specs
 from motionllm_ros.engine import Description, StreamingEngine
 from motionllm_ros.msg import BehaviorDescription, SmplPose
+from motionllm_ros.perception.camera import Intrinsics
 from motionllm_ros.ros.answers import Answer, FreshAnswerer, answer, can_answer_fresh, failure, word_by_word
 from motionllm_ros.ros.conversions import (ImageConverter, behavior_description_msg, behavior_result,
-                                           delete_skeleton_markers, seconds_to_time, skeleton_markers, smpl_pose_msg,
+                                           camera_info_topic, delete_skeleton_markers, seconds_to_time, skeleton_markers, smpl_pose_msg,
                                            smpl_result, stamp_to_seconds)
 from motionllm_ros.ros.qos import behavior_qos, describe_qos, image_qos, qos_mismatch_hint, skeleton_qos
 from motionllm_ros.runtime import build_engine, close_engine
@@ -251,6 +252,8 @@ class MotionLLMNode(LifecycleNode):
         self._qos: Any = None
         self._topic = ""
         self._expected_type = ""  # e.g. "sensor_msgs/msg/Image"
+        self._camera_info_subscription: Any = None
+        self._calibration: tuple[Any, ...] | None = None  # (k..., width, height) of the camera_info in use
         # The image callback and its QoS events get their own group, so that with the MultiThreadedExecutor they
         # never wait behind the default group (lifecycle services, parameter services, the diagnostics timer).
         self._input_group = MutuallyExclusiveCallbackGroup()
@@ -426,11 +429,37 @@ class MotionLLMNode(LifecycleNode):
         self._diagnostics.setHardwareID(self._topic)
         self.get_logger().info(f"subscribed to {self._topic} ({self._expected_type}, {describe_qos(self._qos)})")
         self._check_publishers()
+        if config.input.camera_info:
+            # Same QoS as the images: camera drivers publish both alike. Resolved from the image topic as given
+            # (relative names stay relative, so the node's namespace and remappings apply to both).
+            self._camera_info_subscription = self.create_subscription(
+                CameraInfo, camera_info_topic(config.input.image_topic), self._on_camera_info, self._qos,
+                callback_group=self._input_group)
 
     def _unsubscribe(self) -> None:
-        if self._subscription is not None:
-            self.destroy_subscription(self._subscription)
-            self._subscription = None
+        for subscription in (self._subscription, self._camera_info_subscription):
+            if subscription is not None:
+                self.destroy_subscription(subscription)
+        self._subscription = self._camera_info_subscription = None
+        self._calibration = None
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        """Hands a new calibration to perception (distances, speeds); an uncalibrated one is ignored, once said."""
+        engine = self.engine
+        calibration = (*msg.k, msg.width, msg.height)
+        if engine is None or calibration == self._calibration:
+            return
+        topic = self._camera_info_subscription.topic_name
+        try:
+            intrinsics = Intrinsics.from_camera_info_k(msg.k, msg.width, msg.height)
+        except ValueError as error:  # CameraModelError: fx = 0 (uncalibrated), a K without 9 values
+            self.get_logger().warning(f"camera_info on {topic} is not usable ({error}): distances and speeds use "
+                                      f"camera.hfov_deg", once=True)
+            return
+        engine.perception.set_intrinsics(intrinsics)
+        self._calibration = calibration
+        self.get_logger().info(f"camera intrinsics from {topic}: fx {intrinsics.fx:.1f} fy {intrinsics.fy:.1f} "
+                               f"cx {intrinsics.cx:.1f} cy {intrinsics.cy:.1f} for {msg.width}x{msg.height}")
 
     def _check_publishers(self) -> None:
         """Logs every visible publisher of our topic that can never deliver to us (wrong QoS or type)."""
@@ -629,6 +658,7 @@ class MotionLLMNode(LifecycleNode):
         stat.add("state", self._state)
         stat.add("topic", self._topic)
         stat.add("image conversion", self.converter.backend or "not decided yet")
+        stat.add("camera intrinsics", "camera_info" if self._calibration is not None else "camera.hfov_deg")
         rate = snapshot.input_rate_hz
         stat.add("input rate [Hz, data time]", f"{rate:.2f}" if rate is not None else "unknown")
         stat.add("received", str(snapshot.received))
