@@ -255,3 +255,24 @@ def test_eval_command_writes_the_report_and_exits_1_when_a_recording_failed(test
     assert (tmp_path / "out" / "report.md").is_file() and (tmp_path / "out" / "metrics.json").is_file()
     assert main(["eval", "--labels", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o"), "--pose-model",
                  str(pose_model_path)]) == 2
+
+
+def test_eval_with_a_model_scores_its_text_and_names_it(test_data, pose_model_path, tmp_path, capsys):
+    pytest.importorskip("transformers")
+    from motionllm_ros.cli import main
+    from motionllm_ros.model.checkpoint import make_tiny_checkpoint
+
+    model = make_tiny_checkpoint(tmp_path / "tiny", video_tower_kind="languagebind")
+    clip = test_data / "video" / "dribble_single_person.mp4"
+    labels = write(tmp_path, f"recordings:\n  - path: {clip}\n    captions: [\"a man walks with a ball\"]\n"
+                             "    intervals: [{start_s: 0.0, end_s: 2.5, label: walking}]\n")
+    assert main(["eval", "--labels", str(labels), "--out", str(tmp_path / "out"), "--pose-model",
+                 str(pose_model_path), "--model", str(model), "-p", "model.max_new_tokens=4",
+                 "-p", f"video.engine_cache_dir={tmp_path / 'engines'}", "-p", "window.length_s=2.0",
+                 "-p", "window.stride_s=1.0", "--no-mcap"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    records = [json.loads(line) for line in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()]
+    assert len(records) == 3 and all(r["model_id"] == "tiny (random weights)" for r in records)
+    assert all(r["details"]["video_tower_kind"] == "languagebind" for r in records)
+    # Labels come from the primitives whatever writes the text; captions score the model's text.
+    assert summary["micro"]["tp"] == 1 and summary["captions"]["windows"] == 3
