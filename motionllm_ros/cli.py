@@ -101,7 +101,7 @@ def format_frames_summary(s: dict[str, Any]) -> str:
 
 # -------------------------------------------------------------------------------------------------------- run
 def _cmd_run(args: argparse.Namespace) -> int:
-    from motionllm_ros.runtime import build_engine, close_engine
+    from motionllm_ros.runtime import build_engine, close_engine, description_record, intrinsics_of, replay
     from motionllm_ros.sources import at_recorded_rate, open_source
 
     overrides = {"pose.model": args.pose_model, "smpl.model": args.smpl_model, "input.bag_topic": args.topic,
@@ -139,10 +139,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             recorder.open()
         # A camera is live by nature; a recording replayed --live runs at its recorded rate.
         frames = at_recorded_rate(source) if args.live and not args.input.isdigit() else source
-        for frame in progress(frames, source.info.expected_frames, "run", args.limit):
-            if recorder is not None:
-                recorder.write_frame(frame, intrinsics)
-            engine.submit(frame)
+        replay(engine, progress(frames, source.info.expected_frames, "run", args.limit), recorder, intrinsics)
     finally:
         close_engine(engine, flush=True)  # before closing the outputs: the last window is described here
         if out is not None:
@@ -157,14 +154,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
           f"{ {k: v for k, v in stats.items() if k.startswith('errors.')} or 0}; skipped by the source "
           f"{dict(source.skipped.counts) or 0}")
     return 0
-
-
-def description_record(d, input_name: str) -> dict[str, Any]:
-    """One JSONL line of `motionllm run`: a BehaviorDescription plus where it came from."""
-    return {"input": input_name, "window_start": d.window_start, "window_end": d.window_end, "frame_id": d.frame_id,
-            "track_id": d.track_id, "num_frames": d.num_frames, "num_valid": d.num_valid, "description": d.text,
-            "labels": list(d.labels), "scores": list(d.scores), "confidence": d.confidence, "model_id": d.model_id,
-            "latency_s": d.latency_s, "details": d.details}
 
 
 # ------------------------------------------------------------------------------------------------------- eval
@@ -206,6 +195,7 @@ def _cmd_pose(args: argparse.Namespace) -> int:
 
     from motionllm_ros.perception.pipeline import PerceptionPipeline, perception_params, with_final_shape
     from motionllm_ros.perception.smpl import load_smpl_model
+    from motionllm_ros.runtime import intrinsics_of
     from motionllm_ros.sources import SourceError, open_source
 
     config = _config_from_args(args, **{"pose.model": args.pose_model, "smpl.model": args.smpl_model,
@@ -233,18 +223,6 @@ def _cmd_pose(args: argparse.Namespace) -> int:
     if skipped:
         print(f"frames skipped by the source: {skipped}")
     return 0
-
-
-def intrinsics_of(source):
-    """The camera calibration a recording carries (CameraInfo), or None: the pipeline then uses camera.hfov_deg."""
-    if source.camera_info is None:
-        return None
-    from motionllm_ros.perception.camera import Intrinsics
-
-    info = source.camera_info
-    LOG.info("camera intrinsics from %s: fx %.1f fy %.1f (%dx%d)", info.topic, info.k[0], info.k[4], info.width,
-             info.height)
-    return Intrinsics.from_camera_info_k(info.k, info.width, info.height)
 
 
 def pose_arrays(frames, nominal_fps: float | None) -> dict[str, Any]:

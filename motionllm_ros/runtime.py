@@ -6,10 +6,13 @@ imports (MediaPipe, the SMPL loader) happen inside it.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import logging
+from typing import Any, Callable, Iterable
 
 from motionllm_ros.config import Config, ConfigError
 from motionllm_ros.engine import Description, EngineParams, StreamingEngine
+
+LOG = logging.getLogger("motionllm")
 
 NO_POSE_MODEL = ("no pose model: set the parameter pose.model to a MediaPipe pose_landmarker .task file "
                  "(pose_landmarker_full.task from MediaPipe's pose landmarker model page)")
@@ -66,3 +69,38 @@ def close_engine(engine: StreamingEngine, *, flush: bool) -> None:
         close = getattr(engine.perception, "close", None)  # the Perception protocol does not require close()
         if close is not None:
             close()
+
+
+# -- offline front ends: `motionllm run` and `motionllm eval` replay recordings the same way ----------------------
+def intrinsics_of(source) -> Any:
+    """The camera calibration a recording carries (CameraInfo), or None: the pipeline then uses camera.hfov_deg."""
+    if source.camera_info is None:
+        return None
+    from motionllm_ros.perception.camera import Intrinsics
+
+    info = source.camera_info
+    LOG.info("camera intrinsics from %s: fx %.1f fy %.1f (%dx%d)", info.topic, info.k[0], info.k[4], info.width,
+             info.height)
+    return Intrinsics.from_camera_info_k(info.k, info.width, info.height)
+
+
+def replay(engine: StreamingEngine, frames: Iterable[Any], recorder: Any = None,
+           intrinsics: Any = None) -> tuple[float | None, float | None]:
+    """Submits `frames` to `engine`, each first written to `recorder` (a BagRecorder) when given, so a recording
+    holds every frame offered, dropped ones included. Returns the (first, last) stamps, None for no frame."""
+    first = last = None
+    for frame in frames:
+        if recorder is not None:
+            recorder.write_frame(frame, intrinsics)
+        engine.submit(frame)
+        first = frame.stamp if first is None else first
+        last = frame.stamp
+    return first, last
+
+
+def description_record(d: Description, input_name: str) -> dict[str, Any]:
+    """One JSONL line of `motionllm run`: a BehaviorDescription plus where it came from."""
+    return {"input": input_name, "window_start": d.window_start, "window_end": d.window_end, "frame_id": d.frame_id,
+            "track_id": d.track_id, "num_frames": d.num_frames, "num_valid": d.num_valid, "description": d.text,
+            "labels": list(d.labels), "scores": list(d.scores), "confidence": d.confidence, "model_id": d.model_id,
+            "latency_s": d.latency_s, "details": d.details}

@@ -119,9 +119,8 @@ def evaluate_recording(recording: RecordingAnnotation, name: str, config: Config
                        mcap: str | None) -> dict[str, Any]:
     """Runs one recording through the engine, recording images and descriptions to `mcap` when given.
     Never raises: a failure is returned as {"input": name, "error": message}."""
-    from motionllm_ros.cli import description_record, intrinsics_of
     from motionllm_ros.ros.answers import TRACK_MOST_SALIENT, answer
-    from motionllm_ros.runtime import build_engine, close_engine
+    from motionllm_ros.runtime import build_engine, close_engine, description_record, intrinsics_of, replay
     from motionllm_ros.sources import at_recorded_rate, open_source
 
     records: list[dict[str, Any]] = []
@@ -143,14 +142,10 @@ def evaluate_recording(recording: RecordingAnnotation, name: str, config: Config
                 recorder.write_description(description)
 
         engine = build_engine(config, on_result=on_result, intrinsics=intrinsics)
-        first_stamp = last_stamp = None
         try:
-            for frame in at_recorded_rate(source) if live else source:  # as `motionllm run --live` replays
-                first_stamp = frame.stamp if first_stamp is None else first_stamp
-                if recorder is not None:
-                    recorder.write_frame(frame, intrinsics)
-                engine.submit(frame)
-                last_stamp = frame.stamp
+            # As `motionllm run [--live]` replays.
+            first_stamp, last_stamp = replay(engine, at_recorded_rate(source) if live else source, recorder,
+                                             intrinsics)
         finally:
             close_engine(engine, flush=True)
         # Questions are answered over the whole recording (engine.history permitting), as ~/query would.
