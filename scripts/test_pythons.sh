@@ -3,23 +3,18 @@
 # (.venv-py3.10, .venv-py3.12), in parallel. An interpreter that is not installed is reported and skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/find_python.sh
 if [ -z "${MOTIONLLM_TEST_DATA:-}" ] && [ -d ../shared/data ]; then
     MOTIONLLM_TEST_DATA=$(cd ../shared/data && pwd)
     export MOTIONLLM_TEST_DATA
 fi
 TESTS="test/test_config.py test/test_sources.py test/test_cli.py test/test_humanml3d.py test/test_primitives.py
        test/test_fitter.py test/test_smpl.py test/test_pose.py test/test_engine.py test/test_pipeline.py
-       test/test_node.py test/test_launch.py test/test_interfaces.py test/test_recording.py"
+       test/test_answers.py test/test_launch.py test/test_interfaces.py test/test_recording.py"
 
 run_one() {
-    local version=$1 python="" candidate
-    # A pyenv shim may exist for a version it cannot run: take the first candidate that really starts.
-    for candidate in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$version".*/bin/python "$(command -v "python$version")"; do
-        if [ -x "$candidate" ] && "$candidate" -c "" 2>/dev/null; then
-            python=$candidate
-            break
-        fi
-    done
+    local version=$1 python
+    python=$(find_python "$version")
     if [ -z "$python" ]; then
         echo "python$version: not installed, skipped"
         return 0
