@@ -6,8 +6,14 @@ Parameters come from `params_file` (default: the installed config/motionllm.yaml
 to a parameter overrides it only when given: left empty, the parameter file's value stands (a default here would
 silently override the file). With autostart (the default) the node configures and activates itself.
 
+The node's DDS participant uses `fastdds_profile` (default: the installed config/fastdds_profile.xml, large
+shared-memory segments and socket buffers so that raw full-size images arrive) unless the environment already names
+a Fast DDS profile file; the camera driver should use the same file.
+
 Only APIs present in both Humble and Jazzy are used.
 """
+
+import os
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
@@ -31,6 +37,8 @@ PARAMETER_ARGUMENTS = {
                      "Follow /clock (bag replay with --clock); data time always comes from the image stamps."),
 }
 FROM_PARAMS_FILE = " Empty: the value in params_file."
+# Fast DDS 2 (Humble, Jazzy) reads the first, Fast DDS 3 (Kilted) the second.
+PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -44,6 +52,11 @@ def generate_launch_description() -> LaunchDescription:
           for name, (_parameter, _type, choices, description) in PARAMETER_ARGUMENTS.items()),
         DeclareLaunchArgument("log_level", default_value="info", choices=["debug", "info", "warn", "error", "fatal"],
                               description="Log level of the node."),
+        DeclareLaunchArgument(
+            "fastdds_profile",
+            default_value=PathJoinSubstitution([FindPackageShare("motionllm_ros"), "config", "fastdds_profile.xml"]),
+            description="Fast DDS XML profile of the node, unless FASTRTPS_DEFAULT_PROFILES_FILE or "
+                        "FASTDDS_DEFAULT_PROFILES_FILE is set already. Empty: Fast DDS's defaults."),
         OpaqueFunction(function=_node),
     ])
 
@@ -55,6 +68,9 @@ def _node(context) -> list:
         text = LaunchConfiguration(name).perform(context)
         if text:
             overrides[parameter] = ParameterValue(text, value_type=value_type)
+    profile = LaunchConfiguration("fastdds_profile").perform(context)
+    profile_set = any(os.environ.get(name) for name in PROFILE_VARIABLES)
+    additional_env = {name: profile for name in PROFILE_VARIABLES} if profile and not profile_set else None
     return [LifecycleNode(
         package="motionllm_ros",
         executable="motionllm_node",
@@ -62,5 +78,6 @@ def _node(context) -> list:
         namespace=LaunchConfiguration("namespace"),
         parameters=[LaunchConfiguration("params_file"), overrides],
         ros_arguments=["--log-level", LaunchConfiguration("log_level")],
+        additional_env=additional_env,
         output="screen",
     )]

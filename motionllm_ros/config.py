@@ -37,8 +37,10 @@ class InputConfig:
     qos_reliability: str = _param(
         "best_effort", "Image subscription reliability. best_effort matches every camera driver; a reliable "
         "subscription never receives from a best-effort publisher.", choices=("best_effort", "reliable"))
-    qos_depth: int = _param(1, "Image subscription queue depth; 1 so that stale frames are never queued.",
-                            min=1, max=100)
+    qos_depth: int = _param(
+        5, "Image subscription queue depth. Small, but more than 1: the callback only converts and hands the "
+        "image to the engine, whose own drop-oldest queue keeps frames fresh; at depth 1 images that arrive while "
+        "the executor is busy for a moment are lost before the callback sees them.", min=1, max=100)
     camera_info: bool = _param(
         True, "Subscribe to sensor_msgs/CameraInfo beside the images (image_transport's convention: camera_info "
         "in the image topic's namespace) and use its calibration for distances and speeds; until one arrives, or "

@@ -80,8 +80,8 @@ EXPECTED_FIELDS: dict[str, list[tuple[str, str]]] = {
 }
 EXPECTED_CONSTANTS: dict[str, dict[str, object]] = {
     "motionllm_ros/msg/BehaviorDescription": {"TRACK_NONE": -1, "MODEL_ID_PRIMITIVES": "primitives"},
-    "motionllm_ros/srv/QueryBehavior_Request": {"TRACK_MOST_SALIENT": -1},
-    "motionllm_ros/action/DescribeBehavior_Goal": {"TRACK_MOST_SALIENT": -1},
+    "motionllm_ros/srv/QueryBehavior_Request": {"TRACK_MOST_SALIENT": 0},
+    "motionllm_ros/action/DescribeBehavior_Goal": {"TRACK_MOST_SALIENT": 0},
 }
 # Physical units, written as rosidl's "[unit]" comment annotation (it ends up in the generated docs).
 EXPECTED_UNITS: dict[tuple[str, str], str] = {
@@ -373,7 +373,7 @@ def _example_messages(store) -> dict[str, object]:
         "motionllm_ros/msg/BehaviorDescription": description,
         "motionllm_ros/msg/SmplPose": pose,
         "motionllm_ros/srv/QueryBehavior_Request": types["motionllm_ros/srv/QueryBehavior_Request"](
-            question="", track_id=-1, lookback_sec=4.0, allow_cached=True
+            question="", track_id=0, lookback_sec=4.0, allow_cached=True
         ),
         "motionllm_ros/srv/QueryBehavior_Response": types["motionllm_ros/srv/QueryBehavior_Response"](
             success=True, message="", answer="He is dribbling.", evidence=[description, description], stamp=end

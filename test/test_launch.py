@@ -51,7 +51,7 @@ def the_node(actions):
 def test_node_launch_arguments(launch):
     arguments = arguments_of(node_description())
     assert list(arguments) == ["namespace", "params_file", "image_topic", "image_transport", "device", "autostart",
-                               "use_sim_time", "log_level"]
+                               "use_sim_time", "log_level", "fastdds_profile"]
     for argument in arguments.values():
         assert argument.description and argument.description != "no description given"
     assert arguments["log_level"].default_value == "info"
@@ -88,6 +88,21 @@ def test_node_started_with_defaults(launch):
     assert overrides == {}  # nothing given: the parameter file stands
     assert [perform(context, part) for part in node.ros_arguments] == ["--log-level", "info"]
     assert node.output == "screen"
+
+
+def test_the_node_gets_the_shipped_fastdds_profile_unless_the_environment_names_one(launch, monkeypatch):
+    for name in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    shipped = str(REPO_ROOT / "config" / "fastdds_profile.xml")
+    assert Path(shipped).is_file()
+    _, actions = run(node_description(), {})
+    assert the_node(actions).additional_env == {"FASTRTPS_DEFAULT_PROFILES_FILE": shipped,
+                                                "FASTDDS_DEFAULT_PROFILES_FILE": shipped}
+    _, actions = run(node_description(), {"fastdds_profile": ""})
+    assert the_node(actions).additional_env is None  # Fast DDS's defaults
+    monkeypatch.setenv("FASTRTPS_DEFAULT_PROFILES_FILE", "/etc/mine.xml")
+    _, actions = run(node_description(), {})
+    assert the_node(actions).additional_env is None  # the user's own profile stands
 
 
 def test_given_arguments_override_typed_parameters(launch):

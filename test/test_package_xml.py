@@ -26,7 +26,6 @@ RUNTIME_KEYS = {
     "geometry_msgs",
     "visualization_msgs",
     "diagnostic_msgs",
-    "diagnostic_updater",
     "lifecycle_msgs",
     "builtin_interfaces",
     "action_msgs",

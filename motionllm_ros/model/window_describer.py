@@ -137,11 +137,13 @@ class ModelDescriber:
         # confidence 0: not estimated (the generator does not report token probabilities yet).
         return result.answer, labels, scores, 0.0, details
 
-    def answer(self, window: Window, question: str, cancel: threading.Event | None = None):
-        """A fresh answer to `question` about `window` (a planner's query); `cancel` stops it. -> GenerationResult"""
+    def answer(self, window: Window, question: str, cancel: threading.Event | None = None,
+               on_text: Callable[[str], None] | None = None):
+        """A fresh answer to `question` about `window` (a planner's query); `cancel` stops it; `on_text` gets the
+        whole answer so far after each generated token. -> GenerationResult"""
         if not any(s.video is not None for s in window.samples):
             raise ModelError("no encoded frame in the latest window")
-        return self._generate(window, question, cancel)[0]
+        return self._generate(window, question, cancel, on_text)[0]
 
     @property
     def tower_frames_encoded(self) -> int:
@@ -166,13 +168,15 @@ class ModelDescriber:
         return features
 
     @torch.inference_mode()
-    def _generate(self, window: Window, question: str, cancel: threading.Event | None):
+    def _generate(self, window: Window, question: str, cancel: threading.Event | None,
+                  on_text: Callable[[str], None] | None = None):
         picked = self.video_features(window)  # (8, patches, hidden)
         picked = pool_video_tokens(picked, self.video_tokens_per_frame)  # before the projector: cheaper
         projector = self.model.video_projector
         video = projector(picked.reshape(-1, picked.shape[-1]).to(next(projector.parameters()).device))
         motion = self._motion(window)
-        result = describe(self.generator, question, video=video, motion=motion, sampling=self.sampling, cancel=cancel)
+        result = describe(self.generator, question, video=video, motion=motion, sampling=self.sampling,
+                          on_text=on_text, cancel=cancel)
         return result, 0 if motion is None else int(motion.shape[0])
 
     def _motion(self, window: Window):

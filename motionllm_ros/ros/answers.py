@@ -17,7 +17,7 @@ from typing import Any
 
 from motionllm_ros.engine import Description, StreamingEngine
 
-TRACK_MOST_SALIENT = -1  # QueryBehavior / DescribeBehavior track_id: the person seen in the most frames
+TRACK_MOST_SALIENT = 0  # QueryBehavior / DescribeBehavior track_id (the default): the person seen in the most frames
 MODEL_ID_PRIMITIVES = "primitives"  # Describer.model_id when no language model describes the windows
 NO_LANGUAGE_MODEL = "no language model is loaded: answered from the behaviour primitives"
 # With a model describing every window, questions are still answered from the primitives' labels: say so.
@@ -50,7 +50,7 @@ def answer(engine: StreamingEngine, question: str, track_id: int, lookback_s: fl
     if not math.isfinite(lookback_s) or lookback_s < 0:
         return failure(f"lookback_sec must be >= 0 (0: one window), got {lookback_s}")
     if track_id < TRACK_MOST_SALIENT:
-        return failure(f"track_id must be >= 0, or {TRACK_MOST_SALIENT} for the most salient person; "
+        return failure(f"track_id must be a tracked person's id (>= 1), or {TRACK_MOST_SALIENT} for the most salient person; "
                        f"got {track_id}")
     lookback = lookback_s or window_s
     period = engine.recent(lookback)

@@ -24,28 +24,34 @@ bag replay behave the same.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import math
+import sys
 import threading
+import time
+import warnings
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, Sequence
 
-import diagnostic_updater
+import numpy as np
 import rclpy
 from builtin_interfaces.msg import Duration as DurationMsg
 from builtin_interfaces.msg import Time as TimeMsg
-from diagnostic_msgs.msg import DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.logging import get_logger
+from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_policy_name_from_kind, qos_profile_sensor_data
+from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker, MarkerArray
@@ -60,7 +66,8 @@ from motionllm_ros.config import NODE_NAME, Config, ConfigError, ParameterSpec, 
 from motionllm_ros.engine import Description, StreamingEngine
 from motionllm_ros.msg import BehaviorDescription, SmplPose
 from motionllm_ros.perception.camera import Intrinsics
-from motionllm_ros.ros.answers import Answer, FreshAnswerer, answer, can_answer_fresh, failure, word_by_word
+from motionllm_ros.ros.answers import (TRACK_MOST_SALIENT, Answer, FreshAnswerer, answer, can_answer_fresh, failure,
+                                       word_by_word)
 from motionllm_ros.ros.conversions import (ImageConverter, behavior_description_msg, behavior_result,
                                            camera_info_topic, delete_skeleton_markers, seconds_to_time, skeleton_markers, smpl_pose_msg,
                                            smpl_result, stamp_to_seconds)
@@ -75,6 +82,18 @@ STALE_AFTER_SEC = 2.0  # node-clock seconds without any image while active befor
 ALL_SKIPPED_WINDOW = 10  # /diagnostics reports an error when this many images in a row were all skipped
 RATE_WINDOW = 30  # accepted frames whose header stamps give the input rate
 DIAGNOSTICS_PERIOD_SEC = 1.0
+# Transport loss: images the header stamps say were sent but never arrived, over the newest LOSS_WINDOW arrivals.
+LOSS_WINDOW = 90
+LOSS_MIN_FRAMES = 10  # arrivals needed before a loss is estimated
+LOSS_WARN = 0.05  # fraction lost above which /diagnostics warns
+# A run of zero-stamped images this long means the driver never stamps: its images then take their arrival time.
+ZERO_STAMP_RUN = 10
+# ~/describe streams its answer as feedback. Before the first message it waits (at most this long) for the
+# client's feedback subscription to be matched, and it spaces messages by at least FEEDBACK_MIN_INTERVAL_S: the
+# client's feedback reader keeps only the newest 10 (rclpy's default depth), and feedback must not overtake or
+# trail the result, which travels on another channel.
+FEEDBACK_MATCH_TIMEOUT_S = 2.0
+FEEDBACK_MIN_INTERVAL_S = 0.02
 # rclpy's default is one thread per CPU core, 2 on a small robot computer: too few when a ~/query waits for a fresh
 # answer and a ~/describe streams while images keep arriving and the lifecycle services must still respond.
 EXECUTOR_THREADS = 4
@@ -110,6 +129,32 @@ class IntakeSnapshot:
     input_rate_hz: float | None  # accepted frames per second of data time (header stamps); None below 2 frames
     last_arrival: float | None  # node-clock seconds of the newest image since activation; None if none
     all_recent_skipped: bool  # the last ALL_SKIPPED_WINDOW images were all skipped
+    # (received, expected) over the newest LOSS_WINDOW arrivals: images that arrived, and images the publisher sent
+    # in the same span of header stamps (see `expected_frames`); None until LOSS_MIN_FRAMES have arrived.
+    transport: tuple[int, int] | None
+
+    @property
+    def transport_loss(self) -> float | None:
+        """Fraction of the published images that never arrived (lost by DDS or the subscription queue)."""
+        if self.transport is None:
+            return None
+        received, expected = self.transport
+        return 1.0 - received / expected
+
+
+def expected_frames(stamps: Sequence[float]) -> tuple[int, int] | None:
+    """(received, expected) for the images whose header stamps are `stamps` [s]: the images that arrived, and how
+    many a publisher at a steady rate sent from the first to the last of them. Its frame period is estimated from
+    the shortest gaps between arrived stamps (gaps up to 1.5x the shortest, for jitter): when so many images are
+    lost that no two consecutive ones arrive, the period is overestimated and the loss underestimated, never
+    overestimated. None below LOSS_MIN_FRAMES distinct stamps."""
+    unique = np.unique(np.asarray(stamps, dtype=np.float64))
+    if len(unique) < LOSS_MIN_FRAMES:
+        return None
+    gaps = np.diff(unique)
+    period = float(np.median(gaps[gaps <= 1.5 * gaps.min()]))
+    expected = int(round((unique[-1] - unique[0]) / period)) + 1
+    return len(unique), max(expected, len(unique))
 
 
 class FrameIntake:
@@ -139,6 +184,7 @@ class FrameIntake:
             self._stamps: deque[float] = deque(maxlen=RATE_WINDOW)  # s, data time of the newest accepted frames
             self._recent: deque[bool] = deque(maxlen=ALL_SKIPPED_WINDOW)  # True = accepted
             self._last_arrival: float | None = None
+            self._arrived_stamps: deque[float] = deque(maxlen=LOSS_WINDOW)  # s, header stamps of arrived images
 
     def restart_window(self) -> None:
         """On activation: rate, recency and silence are measured from now on; totals are kept."""
@@ -146,12 +192,18 @@ class FrameIntake:
             self._stamps.clear()
             self._recent.clear()
             self._last_arrival = None
+            self._arrived_stamps.clear()
 
-    def arrived(self, at: float) -> None:
-        """An image arrived while active, at node-clock time `at` [s]; `submit` or `skip` follows."""
+    def arrived(self, at: float, stamp: float) -> None:
+        """An image stamped `stamp` [s, data time; 0 = unstamped] arrived while active, at node-clock time `at` [s];
+        `submit` or `skip` follows."""
         with self._lock:
             self._received += 1
             self._last_arrival = at
+            if stamp > 0.0:
+                if self._arrived_stamps and stamp < self._arrived_stamps[-1]:
+                    self._arrived_stamps.clear()  # data time went backwards (a looped bag): measure afresh
+                self._arrived_stamps.append(stamp)
 
     def submit(self, frame: Frame) -> None:
         with self._lock:
@@ -185,6 +237,7 @@ class FrameIntake:
                 input_rate_hz=(len(self._stamps) - 1) / span if span > 0 else None,
                 last_arrival=self._last_arrival,
                 all_recent_skipped=len(self._recent) == ALL_SKIPPED_WINDOW and not any(self._recent),
+                transport=expected_frames(self._arrived_stamps),
             )
 
 
@@ -205,6 +258,14 @@ def input_status(snapshot: IntakeSnapshot, *, active: bool, now: float, active_s
         return "warn", f"no image on {topic} for {silence:.1f} s"
     if snapshot.input_rate_hz is None:
         return "ok", "waiting for images"
+    loss = snapshot.transport_loss
+    if loss is not None and loss > LOSS_WARN:
+        received, expected = snapshot.transport
+        return "warn", (f"{loss:.0%} of the images on {topic} are lost in transport (received {received} of the "
+                        f"{expected} their header stamps say were sent): for raw images use the Fast DDS profile "
+                        f"config/fastdds_profile.xml for the camera driver and this node "
+                        f"(FASTRTPS_DEFAULT_PROFILES_FILE / FASTDDS_DEFAULT_PROFILES_FILE), or "
+                        f"input.image_transport compressed")
     return "ok", f"receiving {snapshot.input_rate_hz:.1f} Hz"
 
 
@@ -265,6 +326,8 @@ class MotionLLMNode(LifecycleNode):
         self._last_processing_s: float | None = None  # wall seconds from the window's last frame to its result
         self._errors_reported = 0  # engine stage errors already reported on /diagnostics
         self._fresh_answer = FreshAnswerer()  # ~/query with allow_cached false and a language model
+        self._warned_publishers: set[tuple[str, str, str]] = set()  # (node, problem, topic) already logged
+        self._zero_stamps_in_a_row = 0  # images with an empty header stamp since the last stamped one
 
         for spec in parameter_specs():
             self.declare_parameter(spec.name, spec.default, parameter_descriptor(spec))
@@ -291,9 +354,36 @@ class MotionLLMNode(LifecycleNode):
             self, DescribeBehavior, "~/describe", self._execute_describe, callback_group=ReentrantCallbackGroup(),
             goal_callback=self._on_describe_goal, cancel_callback=self._on_describe_cancel)
 
-        self._diagnostics = diagnostic_updater.Updater(self, period=DIAGNOSTICS_PERIOD_SEC)
-        self._diagnostics.setHardwareID("none")
-        self._diagnostics.add("image input", self._diagnose_input)
+        # /diagnostics, as diagnostic_updater would publish it (which is not on PyPI): one status, published on a
+        # steady-clock timer so that it keeps coming while /clock is paused under use_sim_time.
+        self._diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diagnostics_timer = self.create_timer(DIAGNOSTICS_PERIOD_SEC, self._publish_diagnostics,
+                                                    clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self._guard_change_state()
+
+    def _guard_change_state(self) -> None:
+        """Answers an invalid transition request on ~/change_state with success=false, on every distribution.
+
+        rclpy before Kilted lets the RCLError of a transition that the current state does not have ("Transition
+        is not registered") escape the service callback, which stops the executor: one wrong request from a
+        planner would take the node down (ros2/rclpy#1209). The state machine has not moved when that is raised.
+        """
+        service = getattr(self, "_service_change_state", None)
+        if service is None:  # enable_communication_interface=False
+            return
+        handle = service.callback
+
+        def change_state(request: Any, response: Any) -> Any:
+            try:
+                return handle(request, response)
+            except Exception as error:  # _rclpy.RCLError, which rclpy does not export
+                self.get_logger().warning(
+                    f"refused lifecycle transition {request.transition.id} '{request.transition.label}' in state "
+                    f"{self._state}: {str(error).splitlines()[0]}")
+                response.success = False
+                return response
+
+        service.callback = change_state
 
     # --------------------------------------------------------------------------------------------- lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -368,8 +458,11 @@ class MotionLLMNode(LifecycleNode):
 
     def destroy_node(self) -> None:
         # Ctrl-C ends the process without a shutdown transition: the engine's threads and the models go here.
-        self._free_engine()
-        self._describe_server.destroy()
+        # Also called by rclpy (Kilted) on a node whose constructor raised, e.g. on a bad parameter override.
+        if hasattr(self, "engine"):
+            self._free_engine()
+        if hasattr(self, "_describe_server"):
+            self._describe_server.destroy()
         super().destroy_node()
 
     def start_if_autostart(self) -> bool:
@@ -395,7 +488,8 @@ class MotionLLMNode(LifecycleNode):
             # Windows still queued are described and sent to the publisher, which is inactive by now and drops
             # them; a partial last window is not cut (flush=False).
             close_engine(engine, flush=False)
-            self.get_logger().info("engine stopped, models freed")
+            if self.context.ok():  # after Ctrl-C rosout cannot publish any more
+                self.get_logger().info("engine stopped, models freed")
 
     # ------------------------------------------------------------------------------------------- parameters
     def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
@@ -426,7 +520,6 @@ class MotionLLMNode(LifecycleNode):
             event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos))
         self._topic = self._subscription.topic_name
         self._expected_type = f"sensor_msgs/msg/{msg_type.__name__}"
-        self._diagnostics.setHardwareID(self._topic)
         self.get_logger().info(f"subscribed to {self._topic} ({self._expected_type}, {describe_qos(self._qos)})")
         self._check_publishers()
         if config.input.camera_info:
@@ -461,28 +554,38 @@ class MotionLLMNode(LifecycleNode):
         self.get_logger().info(f"camera intrinsics from {topic}: fx {intrinsics.fx:.1f} fy {intrinsics.fy:.1f} "
                                f"cx {intrinsics.cx:.1f} cy {intrinsics.cy:.1f} for {msg.width}x{msg.height}")
 
-    def _check_publishers(self) -> None:
-        """Logs every visible publisher of our topic that can never deliver to us (wrong QoS or type)."""
+    def _check_publishers(self) -> bool:
+        """Logs, once each, the visible publishers of our topic that can never deliver to us (wrong QoS or type).
+        True when one was found (logged now or before)."""
         publishers = self.get_publishers_info_by_topic(self._topic)
         if not publishers:
             self.get_logger().info(f"no publisher on {self._topic} yet")
+        found = False
         for info in publishers:
             who = f"{info.node_namespace.rstrip('/')}/{info.node_name}"
+            problems = []
             if info.topic_type != self._expected_type:
-                self.get_logger().warning(
-                    f"{who} publishes {info.topic_type} on {self._topic}, this node subscribes "
-                    f"{self._expected_type}: check input.image_transport")
+                problems.append(f"{who} publishes {info.topic_type} on {self._topic}, this node subscribes "
+                                f"{self._expected_type}: check input.image_transport")
             hint = qos_mismatch_hint(self._qos, info.qos_profile)
             if hint is not None:
-                self.get_logger().warning(
-                    f"{who} offers {describe_qos(info.qos_profile)} on {self._topic}: {hint}")
+                problems.append(f"{who} offers {describe_qos(info.qos_profile, offered=True)} on {self._topic}, "
+                                f"this node requests {describe_qos(self._qos)}: {hint}")
+            for problem in problems:
+                found = True
+                if (who, problem, self._topic) not in self._warned_publishers:
+                    self._warned_publishers.add((who, problem, self._topic))
+                    self.get_logger().warning(problem)
+        return found
 
     def _on_incompatible_qos(self, info: Any) -> None:
-        self.get_logger().warning(
-            f"a publisher on {self._topic} offers a QoS incompatible with this subscription "
-            f"({describe_qos(self._qos)}): {qos_policy_name_from_kind(info.last_policy_kind)} policy "
-            f"({info.total_count} incompatible so far)")
-        self._check_publishers()
+        # The publisher that caused it is normally in the graph by now and is named by _check_publishers; the
+        # event alone is logged only when it is not (yet).
+        if not self._check_publishers():
+            self.get_logger().warning(
+                f"a publisher on {self._topic} offers a QoS incompatible with this subscription "
+                f"({describe_qos(self._qos)}): {qos_policy_name_from_kind(info.last_policy_kind)} policy",
+                throttle_duration_sec=10.0)
 
     def _on_image(self, msg: Image) -> None:
         self._take(msg, self.converter.image_to_rgb)
@@ -502,14 +605,23 @@ class MotionLLMNode(LifecycleNode):
             self.intake.drop_inactive()
             return
         arrival = self._now()
-        self.intake.arrived(arrival)
         stamp = stamp_to_seconds(msg.header.stamp)
+        self.intake.arrived(arrival, stamp)
         if stamp == 0.0:
-            # Some drivers leave the stamp empty. The node clock is the best remaining data time: it follows
-            # /clock under use_sim_time, like the stamps of a replayed bag would.
+            # Some drivers send a first image or two unstamped, then stamp the rest: giving those the arrival time
+            # would put them ahead of the stamped images that follow (which carry the capture time), so data time
+            # would seem to go back and the windows and tracks would restart. They are skipped and counted. A
+            # driver that never stamps is recognised after ZERO_STAMP_RUN images, and from then on the node clock
+            # is the data time (it follows /clock under use_sim_time, as a replayed bag's stamps would).
+            self._zero_stamps_in_a_row += 1
+            if self._zero_stamps_in_a_row < ZERO_STAMP_RUN:
+                self.intake.skip(BadFrame("zero_stamp", "the image's header stamp is zero"), self._topic, None)
+                return
             self.get_logger().warning(f"images on {self._topic} have zero header stamps: using their arrival time "
                                       f"on the node clock instead", once=True)
             stamp = arrival
+        else:
+            self._zero_stamps_in_a_row = 0
         try:
             rgb = to_rgb(msg)
         except BadFrame as error:
@@ -610,38 +722,84 @@ class MotionLLMNode(LifecycleNode):
         return CancelResponse.ACCEPT  # rclpy's default rejects every cancel request
 
     def _execute_describe(self, goal_handle: Any) -> Any:
-        """~/describe: the query's answer, streamed word by word as feedback; a cancel stops it at a word boundary
-        with the text so far. Every path sets a terminal state and returns a Result."""
+        """~/describe: with a language model, a fresh answer about the latest window, streamed as feedback one
+        message per generated token; with the primitives, the query's answer streamed one message per word. A
+        cancel stops the generation at the next token (or word) and the result holds the text so far. Every path
+        sets a terminal state and returns a Result."""
         try:
             request = goal_handle.request
-            result = self._answer(request.question, request.track_id, float(request.lookback_sec))
-            if not result.success:
+            engine = self.engine
+            found = self._answer(request.question, request.track_id, float(request.lookback_sec))
+            if not found.success or engine is None:
                 goal_handle.abort()
-                return DescribeBehavior.Result(success=False, message=result.message)
-            evidence = self._evidence(result.evidence)
-            so_far = ""
-            for words, partial in enumerate(word_by_word(result.text), start=1):
-                if goal_handle.is_cancel_requested:
-                    goal_handle.canceled()
-                    return DescribeBehavior.Result(success=False, message="cancelled", answer=so_far,
-                                                   evidence=evidence)
-                goal_handle.publish_feedback(DescribeBehavior.Feedback(partial_text=partial, tokens_generated=words))
-                so_far = partial
+                return DescribeBehavior.Result(success=False, message=found.message)
+            evidence = self._evidence(found.evidence)
+            stream = FeedbackStream(self, goal_handle)
+            if can_answer_fresh(engine):
+                text, message, cancelled = self._generate_streamed(engine, request, stream)
+            else:
+                text, message, cancelled = found.text, found.message, False
+                for partial in word_by_word(found.text):
+                    if goal_handle.is_cancel_requested:
+                        cancelled = True
+                        break
+                    stream.send(partial)
+            stream.finish()
+            if cancelled:
+                goal_handle.canceled()
+                return DescribeBehavior.Result(success=False, message="cancelled", answer=stream.text,
+                                               evidence=evidence)
+            if text is None:
+                goal_handle.abort()
+                return DescribeBehavior.Result(success=False, message=message, evidence=evidence)
             goal_handle.succeed()
-            return DescribeBehavior.Result(success=True, message=result.message, answer=result.text,
-                                           evidence=evidence)
+            return DescribeBehavior.Result(success=True, message=message, answer=text, evidence=evidence)
         except Exception as error:
             self.get_logger().error(f"~/describe failed: {type(error).__name__}: {error}")
             if goal_handle.is_active:
                 goal_handle.abort()
             return DescribeBehavior.Result(success=False, message=f"describe failed: {type(error).__name__}: {error}")
 
+    def _generate_streamed(self, engine: StreamingEngine, request: Any,
+                           stream: FeedbackStream) -> tuple[str | None, str, bool]:
+        """The language model's answer about the latest window, each token's text sent on `stream` as it comes.
+        -> (answer, or None when there is none; message; whether the goal's cancel stopped it)."""
+        window = engine.latest_window()
+        if window is None:
+            return None, "no window yet to answer from", False
+        if request.track_id != TRACK_MOST_SALIENT and request.track_id != window.track_id:
+            return None, (f"the language model answers about the latest window's person (track {window.track_id}),"
+                          f" not track {request.track_id}"), False
+        cancel = threading.Event()
+
+        def on_text(text: str) -> None:
+            if stream.goal.is_cancel_requested:
+                cancel.set()  # the generation stops before its next token
+                return
+            stream.send(text)
+
+        result = engine.describer.answer(window, request.question or engine.describer.question, cancel=cancel,
+                                         on_text=on_text)
+        return (result.answer, f"fresh answer by {engine.describer.model_id} on the window "
+                f"{window.start:.3f}..{window.end:.3f} s", result.stop_reason == "cancelled")
+
     # ---------------------------------------------------------------------------------------------- helpers
     def _now(self) -> float:
         """Node-clock seconds (ROS time: /clock under use_sim_time)."""
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def _diagnose_input(self, stat: Any) -> Any:
+    def _publish_diagnostics(self) -> None:
+        try:
+            status = self._diagnose_input()
+        except Exception as error:  # never let a diagnostics bug stop the executor
+            status = DiagnosticStatus(level=DiagnosticStatus.ERROR, name=f"{self.get_name()}: image input",
+                                      message=f"diagnostics failed: {type(error).__name__}: {error}")
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics_publisher.publish(array)
+
+    def _diagnose_input(self) -> DiagnosticStatus:
+        """The status of the image input and the engine, as diagnostic_updater would name and fill it."""
         snapshot = self.intake.snapshot()
         level, message = input_status(snapshot, active=self._state == "active", now=self._now(),
                                       active_since=self._active_since, topic=self._topic)
@@ -654,35 +812,88 @@ class MotionLLMNode(LifecycleNode):
             stages = ", ".join(f"{stage} {count}" for stage, count in sorted(errors.items()))
             message = f"{message}; {new_errors} engine error(s) since the last report (so far: {stages})"
             level = "warn" if level == "ok" else level
-        stat.summary(_LEVELS[level], message)
-        stat.add("state", self._state)
-        stat.add("topic", self._topic)
-        stat.add("image conversion", self.converter.backend or "not decided yet")
-        stat.add("camera intrinsics", "camera_info" if self._calibration is not None else "camera.hfov_deg")
+        values: list[tuple[str, str]] = []  # (key, value) in the order shown
+
+        def add(key: str, value: str) -> None:
+            values.append((key, value))
+
+        add("state", self._state)
+        add("topic", self._topic)
+        add("image conversion", self._conversion_in_use())
+        add("camera intrinsics", "camera_info" if self._calibration is not None else "camera.hfov_deg")
         rate = snapshot.input_rate_hz
-        stat.add("input rate [Hz, data time]", f"{rate:.2f}" if rate is not None else "unknown")
-        stat.add("received", str(snapshot.received))
-        stat.add("accepted", str(snapshot.accepted))
-        stat.add("dropped while inactive", str(snapshot.dropped_inactive))
-        stat.add("skipped", str(sum(snapshot.skipped.values())))
+        add("input rate [Hz, data time]", f"{rate:.2f}" if rate is not None else "unknown")
+        add("received", str(snapshot.received))
+        if snapshot.transport is not None:
+            received, expected = snapshot.transport
+            add("transport loss [recent images]", f"{snapshot.transport_loss:.1%} ({expected - received} of {expected})")
+        else:
+            add("transport loss [recent images]", "unknown")
+        add("accepted", str(snapshot.accepted))
+        add("dropped while inactive", str(snapshot.dropped_inactive))
+        add("skipped", str(sum(snapshot.skipped.values())))
         for reason, count in sorted(snapshot.skipped.items()):
-            stat.add(f"skipped: {reason}", str(count))
-        stat.add("models", "loaded" if engine is not None else "not loaded")
+            add(f"skipped: {reason}", str(count))
+        add("models", "loaded" if engine is not None else "not loaded")
         if engine is not None:
-            stat.add("engine mode", "lossless" if engine.params.lossless else "live")
+            add("engine mode", "lossless" if engine.params.lossless else "live")
             for key, name in (("processed", "frames processed"), ("dropped_frames", "frames dropped (engine busy)"),
                               ("windows", "windows"), ("dropped_windows", "windows dropped (model busy)"),
                               ("described", "described")):
-                stat.add(name, str(stats.get(key, 0)))
+                add(name, str(stats.get(key, 0)))
             for stage, count in sorted(errors.items()):
-                stat.add(f"errors: {stage}", str(count))
+                add(f"errors: {stage}", str(count))
             with self._sent_lock:
                 last = next(reversed(self._sent_latency.values()), None)
                 processing = self._last_processing_s
-            stat.add("last latency [s, node clock - window end]", f"{last:.3f}" if last is not None else "none yet")
-            stat.add("last processing time [s, wall, last frame - result]",
-                     f"{processing:.3f}" if processing is not None else "none yet")
-        return stat  # diagnostic_updater publishes what the task returns
+            add("last latency [s, node clock - window end]", f"{last:.3f}" if last is not None else "none yet")
+            add("last processing time [s, wall, last frame - result]",
+                f"{processing:.3f}" if processing is not None else "none yet")
+        return DiagnosticStatus(level=_LEVELS[level], name=f"{self.get_name()}: image input", message=message,
+                                hardware_id=self._topic or "none",
+                                values=[KeyValue(key=key, value=value) for key, value in values])
+
+    def _conversion_in_use(self) -> str:
+        if self.config is not None and self.config.input.image_transport == "compressed":
+            return "OpenCV imdecode (JPEG/PNG)"
+        return self.converter.backend or "not decided yet (no raw image so far)"
+
+
+class FeedbackStream:
+    """Sends one goal's partial answers as DescribeBehavior feedback, in order, none lost, none after the result.
+
+    Feedback is a topic while the result is a service response: a message sent before the client's feedback
+    subscription is matched is lost, one sent just before the result can be taken after it (and the client then
+    drops it), and rclpy's client keeps only the newest 10. So the stream waits (at most FEEDBACK_MATCH_TIMEOUT_S)
+    for a subscriber of the action's feedback topic, spaces messages by FEEDBACK_MIN_INTERVAL_S, and `finish`
+    leaves one more interval before the result. A language model on a robot generates far slower than that.
+    """
+
+    def __init__(self, node: Node, goal: Any):
+        self.goal = goal
+        self.text = ""  # the newest partial text sent
+        self._sent = 0
+        self._last_sent = 0.0  # time.monotonic() of the newest message
+        topic = f"{node.get_fully_qualified_name()}/describe/_action/feedback"
+        deadline = time.monotonic() + FEEDBACK_MATCH_TIMEOUT_S
+        while node.count_subscribers(topic) == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def send(self, partial_text: str) -> None:
+        self._pace()
+        self._sent += 1
+        self.goal.publish_feedback(DescribeBehavior.Feedback(partial_text=partial_text, tokens_generated=self._sent))
+        self.text = partial_text
+
+    def finish(self) -> None:
+        if self._sent:
+            self._pace()
+
+    def _pace(self) -> None:
+        wait = self._last_sent + FEEDBACK_MIN_INTERVAL_S - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self._last_sent = time.monotonic()
 
 
 class RosLogHandler(logging.Handler):
@@ -706,14 +917,64 @@ class RosLogHandler(logging.Handler):
             self._ros_logger.debug(text)
 
 
+# motionllm_node's own options: the arguments of launch/motionllm.launch.py, for running the node without `launch`
+# (which is not on PyPI). option -> (ROS parameter, its type); each is passed on as `-p parameter:=value`, after the
+# parameter file, so it wins over it.
+NODE_OPTIONS = {"image_topic": ("input.image_topic", str), "image_transport": ("input.image_transport", str),
+                "device": ("device", str), "autostart": ("autostart", bool), "use_sim_time": ("use_sim_time", bool)}
+
+
+def node_arguments(argv: list[str]) -> list[str]:
+    """`motionllm_node [options] [--ros-args ...]` -> the command line rclpy.init takes: the options turned into
+    ROS arguments (namespace remap, parameter file, parameters, log level) ahead of the given ROS arguments."""
+    parser = argparse.ArgumentParser(
+        prog="motionllm_node", description="The motionllm lifecycle node. The options are the arguments of "
+        "motionllm.launch.py; anything after --ros-args is passed to ROS 2 as usual.")
+    parser.add_argument("--namespace", default="", help="namespace of the node")
+    parser.add_argument("--params-file", help="ROS 2 parameter file (e.g. config/motionllm.yaml); default: the "
+                        "parameters' own defaults, which are that file's")
+    for option, (parameter, value_type) in NODE_OPTIONS.items():
+        choices = ["true", "false"] if value_type is bool else None
+        parser.add_argument("--" + option.replace("_", "-"), choices=choices, help=f"sets {parameter}")
+    parser.add_argument("--log-level", choices=["debug", "info", "warn", "error", "fatal"])
+    options = parser.parse_args(remove_ros_args(argv)[1:])
+    ros_args = []
+    if options.namespace:
+        ros_args += ["-r", f"__ns:=/{options.namespace.strip('/')}"]
+    if options.params_file:
+        ros_args += ["--params-file", options.params_file]
+    for option, (parameter, value_type) in NODE_OPTIONS.items():
+        value = getattr(options, option)
+        if value is not None:
+            # A string parameter is quoted so that ROS's YAML parsing keeps it a string ('1234', 'true').
+            ros_args += ["-p", f"{parameter}:={value}" if value_type is bool else f"{parameter}:='{value}'"]
+    if options.log_level:
+        ros_args += ["--log-level", options.log_level]
+    given = argv[argv.index("--ros-args"):] if "--ros-args" in argv else []  # ROS's own, after ours: they win
+    return [argv[0], *(["--ros-args", *ros_args] if ros_args else []), *given]
+
+
 def main(args: list[str] | None = None) -> int:
-    """`ros2 run motionllm_ros motionllm_node [--ros-args ...]`. Returns the exit status."""
-    rclpy.init(args=args)
+    """`motionllm_node [options] [--ros-args ...]`, also `ros2 run motionllm_ros motionllm_node`. Returns the exit
+    status: 0 after a normal shutdown (Ctrl-C, SIGTERM), 2 for a bad option or parameter, 1 when ROS 2 itself cannot
+    start (each with one line on stderr saying why)."""
+    argv = node_arguments(list(sys.argv if args is None else args))
     project_logger = logging.getLogger("motionllm")
     handler: RosLogHandler | None = None
     node: MotionLLMNode | None = None
     try:
-        node = MotionLLMNode()
+        try:
+            rclpy.init(args=argv)
+            with warnings.catch_warnings():  # rclpy's own "Failed to fini rosout publisher" after a failed start
+                warnings.simplefilter("ignore", RuntimeWarning)
+                node = MotionLLMNode()
+        except ParameterException as error:  # a parameter override of the wrong type or out of range
+            print(f"motionllm_node: cannot start: {error}", file=sys.stderr)
+            return 2
+        except Exception as error:  # rclpy's RCLError: an rmw or DDS set-up that fails (a bad Fast DDS profile)
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            print(f"motionllm_node: cannot start ROS 2 ({type(error).__name__}): {first_line}", file=sys.stderr)
+            return 1
         handler = RosLogHandler(node.get_logger())
         project_logger.addHandler(handler)
         project_logger.setLevel(logging.DEBUG)  # the ROS logger's level (--log-level) does the filtering
@@ -721,12 +982,11 @@ def main(args: list[str] | None = None) -> int:
         executor = MultiThreadedExecutor(num_threads=EXECUTOR_THREADS)
         executor.add_node(node)
         executor.spin()
-    except ParameterException as error:  # a parameter override of the wrong type or out of range
-        get_logger(NODE_NAME).fatal(f"cannot start: {error}")
-        return 2
     except (KeyboardInterrupt, ExternalShutdownException):  # Ctrl-C, or SIGTERM from launch
         pass
     finally:
+        # After a signal the context is shut down and rosout can no longer publish: the engine is stopped
+        # without logging through ROS (that would print "Failed to publish log message to rosout").
         if handler is not None:
             project_logger.removeHandler(handler)
         if node is not None:

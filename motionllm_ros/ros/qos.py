@@ -22,10 +22,13 @@ def image_qos(config: InputConfig) -> QoSProfile:
                       reliability=RELIABILITY[config.qos_reliability], durability=DurabilityPolicy.VOLATILE)
 
 
-def describe_qos(profile: Any) -> str:
-    """'reliability=best_effort durability=volatile history=keep_last depth=1' for a log line."""
-    return " ".join(f"{name}={_policy_name(getattr(profile, name))}"
-                    for name in ("reliability", "durability", "history")) + f" depth={profile.depth}"
+def describe_qos(profile: Any, offered: bool = False) -> str:
+    """'reliability=best_effort durability=volatile history=keep_last depth=1' for a log line. A publisher's QoS
+    as the ROS graph reports it (`offered`) carries no history or depth (rmw reports them as unknown and 0): only
+    its reliability and durability are shown, the policies that decide whether it matches."""
+    names = ("reliability", "durability") if offered else ("reliability", "durability", "history")
+    text = " ".join(f"{name}={_policy_name(getattr(profile, name))}" for name in names)
+    return text if offered else f"{text} depth={profile.depth}"
 
 
 def qos_mismatch_hint(ours: Any, offered: Any) -> str | None:
