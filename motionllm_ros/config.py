@@ -11,6 +11,7 @@ declares its parameters from `parameter_specs()` and the CLI prints the same hel
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,6 +233,8 @@ class ParameterSpec:
         if not ok:
             raise ConfigError(f"parameter '{self.name}' must be {self.type.__name__}, got "
                               f"{type(value).__name__} {value!r}")
+        if self.type is float and not math.isfinite(value):  # NaN would pass every range check below
+            raise ConfigError(f"parameter '{self.name}' must be a finite number, got {value!r}")
         if self.choices is not None and value not in self.choices:
             raise ConfigError(f"parameter '{self.name}' must be one of {list(self.choices)}, got {value!r}")
         if self.min is not None and value < self.min:

@@ -53,6 +53,8 @@ def test_node_specific_section_overrides_wildcard(tmp_path):
         ({"autostart": 1}, "'autostart' must be bool"),
         ({"input.qos_depth": True}, "'input.qos_depth' must be int"),
         ({"input.no_such_key": 1}, "unknown parameter 'input.no_such_key'"),
+        ({"window.length_s": float("nan")}, "'window.length_s' must be a finite number"),
+        ({"camera.hfov_deg": float("inf")}, "'camera.hfov_deg' must be a finite number"),
     ],
 )
 def test_invalid_values_name_the_key(overrides, message):

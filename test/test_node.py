@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import signal
 import subprocess
@@ -171,8 +172,9 @@ def test_parameter_changes_at_run_time_are_validated_and_taken_while_unconfigure
     node = make_node(bed, pose__model="/nonexistent/pose_landmarker_full.task")
     (result,) = set_parameters(bed, node, input__image_transport="theora")
     assert not result.successful and "input.image_transport" in result.reason
-    (result,) = set_parameters(bed, node, window__length_s=-1.0)
-    assert not result.successful
+    for bad in (-1.0, math.nan, math.inf):
+        (result,) = set_parameters(bed, node, window__length_s=bad)
+        assert not result.successful and "window.length_s" in result.reason
     # Configure fails on the missing model, naming the parameter; the node stays unconfigured and alive.
     assert not bed.change_state(node, Transition.TRANSITION_CONFIGURE)
     assert bed.state(node) == "unconfigured"
@@ -338,10 +340,14 @@ def test_transport_loss_is_reported_with_the_fix(bed, pose_model_path):
     assert values["transport loss [recent images]"] != "unknown"
 
 
-def test_camera_info_sets_the_calibration(bed, pose_model_path):
+def test_camera_info_sets_the_calibration_and_a_bad_one_is_ignored(bed, pose_model_path):
     node = real_node(bed, pose_model_path)
     info = camera(bed, node, CameraInfo, "camera/camera_info")
-    info.publish(CameraInfo(header=Header(stamp=stamp(1.0), frame_id="camera"), width=640, height=480,
+    header = Header(stamp=stamp(1.0), frame_id="camera")
+    info.publish(CameraInfo(header=header, width=640, height=480, k=[math.inf, 0.0, 320.0, 0.0, 510.0, 240.0, 0.0,
+                                                                     0.0, 1.0]))  # not usable: ignored, said once
+    wait_for(lambda: any("not usable" in text for text in bed.logs(node, Log.WARN)), "the warning")
+    info.publish(CameraInfo(header=header, width=640, height=480,
                             k=[500.0, 0.0, 320.0, 0.0, 510.0, 240.0, 0.0, 0.0, 1.0]))
     wait_for(lambda: any("camera intrinsics from" in text for text in bed.logs(node, Log.INFO)), "the calibration")
     _, _, values = diagnostics(bed, node, lambda s: value(s, "camera intrinsics") == "camera_info")

@@ -31,11 +31,9 @@ import sys
 import threading
 import time
 import warnings
-from collections import OrderedDict, deque
-from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence
+from collections import OrderedDict
+from typing import Any, Callable
 
-import numpy as np
 import rclpy
 from builtin_interfaces.msg import Duration as DurationMsg
 from builtin_interfaces.msg import Time as TimeMsg
@@ -69,23 +67,16 @@ from motionllm_ros.perception.camera import Intrinsics
 from motionllm_ros.ros.answers import (TRACK_MOST_SALIENT, Answer, FreshAnswerer, answer, can_answer_fresh, failure,
                                        word_by_word)
 from motionllm_ros.ros.conversions import (ImageConverter, behavior_description_msg, behavior_result,
-                                           camera_info_topic, delete_skeleton_markers, seconds_to_time, skeleton_markers, smpl_pose_msg,
-                                           smpl_result, stamp_to_seconds)
+                                           camera_info_topic, delete_skeleton_markers, seconds_to_time,
+                                           skeleton_markers, smpl_pose_msg, smpl_result, stamp_to_seconds)
+from motionllm_ros.ros.intake import FrameIntake, input_status
 from motionllm_ros.ros.qos import behavior_qos, describe_qos, image_qos, qos_mismatch_hint, skeleton_qos
 from motionllm_ros.runtime import build_engine, close_engine
-from motionllm_ros.sources.base import BadFrame, Frame, SkipCounter
+from motionllm_ros.sources.base import BadFrame, Frame
 from motionllm_ros.srv import QueryBehavior
 
-LOG = logging.getLogger("motionllm.ros")
 
-STALE_AFTER_SEC = 2.0  # node-clock seconds without any image while active before /diagnostics warns
-ALL_SKIPPED_WINDOW = 10  # /diagnostics reports an error when this many images in a row were all skipped
-RATE_WINDOW = 30  # accepted frames whose header stamps give the input rate
 DIAGNOSTICS_PERIOD_SEC = 1.0
-# Transport loss: images the header stamps say were sent but never arrived, over the newest LOSS_WINDOW arrivals.
-LOSS_WINDOW = 90
-LOSS_MIN_FRAMES = 10  # arrivals needed before a loss is estimated
-LOSS_WARN = 0.05  # fraction lost above which /diagnostics warns
 # A run of zero-stamped images this long means the driver never stamps: its images then take their arrival time.
 ZERO_STAMP_RUN = 10
 # ~/describe streams its answer as feedback. Before the first message it waits (at most this long) for the
@@ -107,166 +98,9 @@ _SPECS = {spec.name: spec for spec in parameter_specs()}
 _LEVELS = {"ok": DiagnosticStatus.OK, "warn": DiagnosticStatus.WARN, "error": DiagnosticStatus.ERROR}
 
 
-class FrameSink(Protocol):
-    """Where accepted frames go. `submit` must return at once (enqueue, never compute): it runs in the callback.
-    The streaming engine is one; in lossless mode its `submit` waits for room, which is what lossless means."""
-
-    def submit(self, frame: Frame) -> None: ...
-
-
 # config, on_result, on_person -> a running engine whose `perception` holds the models; `runtime.build_engine` in
 # production. on_person(frame, person) gets every processed frame's PersonFrame on the engine's perception worker.
 EngineFactory = Callable[[Config, Callable[[Description], None], Callable[[Frame, Any], None]], StreamingEngine]
-
-
-# ------------------------------------------------------------------------------------------------ frame intake
-@dataclass(frozen=True)
-class IntakeSnapshot:
-    received: int  # images that arrived while active
-    accepted: int  # of those, turned into frames and submitted
-    skipped: dict[str, int]  # reason -> images that could not become frames
-    dropped_inactive: int  # images that arrived while the node was not active
-    input_rate_hz: float | None  # accepted frames per second of data time (header stamps); None below 2 frames
-    last_arrival: float | None  # node-clock seconds of the newest image since activation; None if none
-    all_recent_skipped: bool  # the last ALL_SKIPPED_WINDOW images were all skipped
-    # (received, expected) over the newest LOSS_WINDOW arrivals: images that arrived, and images the publisher sent
-    # in the same span of header stamps (see `expected_frames`); None until LOSS_MIN_FRAMES have arrived.
-    transport: tuple[int, int] | None
-
-    @property
-    def transport_loss(self) -> float | None:
-        """Fraction of the published images that never arrived (lost by DDS or the subscription queue)."""
-        if self.transport is None:
-            return None
-        received, expected = self.transport
-        return 1.0 - received / expected
-
-
-def expected_frames(stamps: Sequence[float]) -> tuple[int, int] | None:
-    """(received, expected) for the images whose header stamps are `stamps` [s]: the images that arrived, and how
-    many a publisher at a steady rate sent from the first to the last of them. Its frame period is estimated from
-    the shortest gaps between arrived stamps (gaps up to 1.5x the shortest, for jitter): when so many images are
-    lost that no two consecutive ones arrive, the period is overestimated and the loss underestimated, never
-    overestimated. None below LOSS_MIN_FRAMES distinct stamps."""
-    unique = np.unique(np.asarray(stamps, dtype=np.float64))
-    if len(unique) < LOSS_MIN_FRAMES:
-        return None
-    gaps = np.diff(unique)
-    period = float(np.median(gaps[gaps <= 1.5 * gaps.min()]))
-    expected = int(round((unique[-1] - unique[0]) / period)) + 1
-    return len(unique), max(expected, len(unique))
-
-
-class FrameIntake:
-    """Accounts for every image the node receives and passes the good ones on to `downstream`.
-
-    It is itself a `FrameSink`, the one the image callback submits to, so that the counters stay right whatever
-    consumes the frames (the engine of the current configuration, connected at configure).
-    Written by the image callback and read by the diagnostics timer, which run on different executor threads.
-    """
-
-    def __init__(self, logger: logging.Logger = LOG):
-        self._downstream: FrameSink | None = None
-        self._logger = logger
-        self._lock = threading.Lock()
-        self.reset()
-
-    def connect(self, downstream: FrameSink | None) -> None:
-        """Accepted frames go to `downstream` from now on (None: they are counted and go nowhere)."""
-        with self._lock:
-            self._downstream = downstream
-
-    def reset(self) -> None:
-        """Forget everything: a new configuration (maybe another topic) starts from zero."""
-        with self._lock:
-            self._skipped = SkipCounter(self._logger)
-            self._received = self._accepted = self._dropped_inactive = 0
-            self._stamps: deque[float] = deque(maxlen=RATE_WINDOW)  # s, data time of the newest accepted frames
-            self._recent: deque[bool] = deque(maxlen=ALL_SKIPPED_WINDOW)  # True = accepted
-            self._last_arrival: float | None = None
-            self._arrived_stamps: deque[float] = deque(maxlen=LOSS_WINDOW)  # s, header stamps of arrived images
-
-    def restart_window(self) -> None:
-        """On activation: rate, recency and silence are measured from now on; totals are kept."""
-        with self._lock:
-            self._stamps.clear()
-            self._recent.clear()
-            self._last_arrival = None
-            self._arrived_stamps.clear()
-
-    def arrived(self, at: float, stamp: float) -> None:
-        """An image stamped `stamp` [s, data time; 0 = unstamped] arrived while active, at node-clock time `at` [s];
-        `submit` or `skip` follows."""
-        with self._lock:
-            self._received += 1
-            self._last_arrival = at
-            if stamp > 0.0:
-                if self._arrived_stamps and stamp < self._arrived_stamps[-1]:
-                    self._arrived_stamps.clear()  # data time went backwards (a looped bag): measure afresh
-                self._arrived_stamps.append(stamp)
-
-    def submit(self, frame: Frame) -> None:
-        with self._lock:
-            self._accepted += 1
-            self._recent.append(True)
-            if self._stamps and frame.stamp < self._stamps[-1]:
-                self._stamps.clear()  # data time went backwards (a bag started over): measure afresh
-            if not self._stamps or frame.stamp > self._stamps[-1]:
-                self._stamps.append(frame.stamp)
-            downstream = self._downstream
-        if downstream is not None:  # outside the lock: a lossless engine's submit waits for room
-            downstream.submit(frame)
-
-    def skip(self, error: BadFrame, where: str, stamp: float | None) -> None:
-        with self._lock:
-            self._skipped.skip(error, where, stamp)
-            self._recent.append(False)
-
-    def drop_inactive(self) -> None:
-        with self._lock:
-            self._dropped_inactive += 1
-
-    def snapshot(self) -> IntakeSnapshot:
-        with self._lock:
-            span = self._stamps[-1] - self._stamps[0] if len(self._stamps) >= 2 else 0.0
-            return IntakeSnapshot(
-                received=self._received,
-                accepted=self._accepted,
-                skipped=dict(self._skipped.counts),
-                dropped_inactive=self._dropped_inactive,
-                input_rate_hz=(len(self._stamps) - 1) / span if span > 0 else None,
-                last_arrival=self._last_arrival,
-                all_recent_skipped=len(self._recent) == ALL_SKIPPED_WINDOW and not any(self._recent),
-                transport=expected_frames(self._arrived_stamps),
-            )
-
-
-def input_status(snapshot: IntakeSnapshot, *, active: bool, now: float, active_since: float | None,
-                 topic: str) -> tuple[str, str]:
-    """('ok' | 'warn' | 'error', message) for the image input; `now` and `active_since` in node-clock seconds."""
-    if not active:
-        return "ok", "not active"
-    if snapshot.all_recent_skipped:
-        reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(snapshot.skipped.items()))
-        return "error", f"the last {ALL_SKIPPED_WINDOW} images on {topic} were all skipped ({reasons})"
-    since = snapshot.last_arrival if snapshot.last_arrival is not None else active_since
-    silence = max(0.0, now - since) if since is not None else 0.0  # a clock jump back is not silence
-    if silence > STALE_AFTER_SEC:
-        if snapshot.last_arrival is None:
-            return "warn", (f"no image on {topic} in the {silence:.1f} s since activation: check the topic, "
-                            f"input.image_transport and input.qos_reliability")
-        return "warn", f"no image on {topic} for {silence:.1f} s"
-    if snapshot.input_rate_hz is None:
-        return "ok", "waiting for images"
-    loss = snapshot.transport_loss
-    if loss is not None and loss > LOSS_WARN:
-        received, expected = snapshot.transport
-        return "warn", (f"{loss:.0%} of the images on {topic} are lost in transport (received {received} of the "
-                        f"{expected} their header stamps say were sent): for raw images use the Fast DDS profile "
-                        f"config/fastdds_profile.xml for the camera driver and this node "
-                        f"(FASTRTPS_DEFAULT_PROFILES_FILE / FASTDDS_DEFAULT_PROFILES_FILE), or "
-                        f"input.image_transport compressed")
-    return "ok", f"receiving {snapshot.input_rate_hz:.1f} Hz"
 
 
 # ---------------------------------------------------------------------------------------------------- the node
@@ -537,6 +371,13 @@ class MotionLLMNode(LifecycleNode):
         self._calibration = None
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            self._take_camera_info(msg)
+        except Exception as error:  # an exception escaping a callback stops the executor, i.e. the whole node
+            self.get_logger().error(f"camera_info callback failed: {type(error).__name__}: {error}",
+                                    throttle_duration_sec=5.0)
+
+    def _take_camera_info(self, msg: CameraInfo) -> None:
         """Hands a new calibration to perception (distances, speeds); an uncalibrated one is ignored, once said."""
         engine = self.engine
         calibration = (*msg.k, msg.width, msg.height)
@@ -934,7 +775,8 @@ def node_arguments(argv: list[str]) -> list[str]:
     parser.add_argument("--params-file", help="ROS 2 parameter file (e.g. config/motionllm.yaml); default: the "
                         "parameters' own defaults, which are that file's")
     for option, (parameter, value_type) in NODE_OPTIONS.items():
-        choices = ["true", "false"] if value_type is bool else None
+        spec = _SPECS.get(parameter)  # use_sim_time is rclpy's own
+        choices = ["true", "false"] if value_type is bool else (list(spec.choices) if spec and spec.choices else None)
         parser.add_argument("--" + option.replace("_", "-"), choices=choices, help=f"sets {parameter}")
     parser.add_argument("--log-level", choices=["debug", "info", "warn", "error", "fatal"])
     options = parser.parse_args(remove_ros_args(argv)[1:])
