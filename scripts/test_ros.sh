@@ -26,6 +26,7 @@ if [ -z "${MOTIONLLM_TEST_DATA:-}" ] && [ -d ../shared/data ]; then
 fi
 # The pytest executable, not `python -m pytest`: that would put the source tree first on sys.path, whose
 # motionllm_ros lacks the generated messages.
-ROS_TESTS="test/test_node.py test/test_node_process.py test/test_ros_conversions.py test/test_interfaces.py"
+ROS_TESTS="test/test_node.py test/test_node_process.py test/test_ros_conversions.py test/test_interfaces.py
+           test/test_delivery_bench.py"
 # shellcheck disable=SC2086
 exec pytest -p no:cacheprovider -ra $ROS_TESTS "$@"

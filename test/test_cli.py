@@ -37,7 +37,7 @@ def test_bad_param_is_exit_2_with_the_key(capsys, tmp_path):
 def test_params_json_lists_every_parameter(capsys):
     assert main(["params", "--json"]) == 0
     values = json.loads(capsys.readouterr().out)
-    assert values["input.qos_depth"] == 1 and values["input.image_transport"] == "raw"
+    assert values["input.qos_depth"] == 5 and values["input.image_transport"] == "raw"
 
 
 @pytest.mark.parametrize("name, frames, fps", [("street_walking_5frames.mp4", 5, 5.0),

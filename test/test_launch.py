@@ -95,9 +95,11 @@ def test_the_node_gets_the_shipped_fastdds_profile_unless_the_environment_names_
         monkeypatch.delenv(name, raising=False)
     shipped = str(REPO_ROOT / "config" / "fastdds_profile.xml")
     assert Path(shipped).is_file()
-    _, actions = run(node_description(), {})
-    assert the_node(actions).additional_env == {"FASTRTPS_DEFAULT_PROFILES_FILE": shipped,
-                                                "FASTDDS_DEFAULT_PROFILES_FILE": shipped}
+    for distro, variable in (("jazzy", "FASTRTPS_DEFAULT_PROFILES_FILE"), ("humble", "FASTRTPS_DEFAULT_PROFILES_FILE"),
+                             ("kilted", "FASTDDS_DEFAULT_PROFILES_FILE")):
+        monkeypatch.setenv("ROS_DISTRO", distro)  # one variable: Fast DDS 3 would load the file twice with both
+        _, actions = run(node_description(), {})
+        assert the_node(actions).additional_env == {variable: shipped}, distro
     _, actions = run(node_description(), {"fastdds_profile": ""})
     assert the_node(actions).additional_env is None  # Fast DDS's defaults
     monkeypatch.setenv("FASTRTPS_DEFAULT_PROFILES_FILE", "/etc/mine.xml")

@@ -187,8 +187,8 @@ def input_status(snapshot: IntakeSnapshot, *, active: bool, now: float, active_s
     if loss is not None and loss > LOSS_WARN:
         received, expected = snapshot.transport
         return "warn", (f"{loss:.0%} of the images on {topic} are lost in transport (received {received} of the "
-                        f"{expected} their header stamps say were sent): for raw images use the Fast DDS profile "
-                        f"config/fastdds_profile.xml for the camera driver and this node "
-                        f"(FASTRTPS_DEFAULT_PROFILES_FILE / FASTDDS_DEFAULT_PROFILES_FILE), or "
-                        f"input.image_transport compressed")
+                        f"{expected} their header stamps say were sent): start the camera driver with the Fast DDS "
+                        f"profile config/fastdds_profile.xml (FASTRTPS_DEFAULT_PROFILES_FILE on Jazzy, "
+                        f"FASTDDS_DEFAULT_PROFILES_FILE on Kilted; a publisher sends through its own shared "
+                        f"memory), or use input.image_transport compressed")
     return "ok", f"receiving {snapshot.input_rate_hz:.1f} Hz"

@@ -813,7 +813,9 @@ def main(args: list[str] | None = None) -> int:
         except ParameterException as error:  # a parameter override of the wrong type or out of range
             print(f"motionllm_node: cannot start: {error}", file=sys.stderr)
             return 2
-        except Exception as error:  # rclpy's RCLError: an rmw or DDS set-up that fails (a bad Fast DDS profile)
+        except Exception as error:  # rclpy's RCLError: an rmw or DDS set-up that fails (e.g. data sharing for
+            # ROS 2's unbounded types in a Fast DDS profile the rmw applies; a profile that does not parse is only
+            # logged by Fast DDS, which then runs on its defaults)
             first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
             print(f"motionllm_node: cannot start ROS 2 ({type(error).__name__}): {first_line}", file=sys.stderr)
             return 1
