@@ -8,6 +8,7 @@ the configuration cannot be used at all, with a message on stderr that says why.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ import sys
 from typing import Any, Callable, Sequence
 
 from motionllm_ros import config as config_mod
+from motionllm_ros import quiet
 
 LOG = logging.getLogger("motionllm")
 
@@ -31,6 +33,26 @@ def _config_from_args(args: argparse.Namespace, **flag_overrides: Any) -> config
     overrides = dict(config_mod.parse_override(text) for text in args.param)
     overrides.update({name: value for name, value in flag_overrides.items() if value is not None})
     return config_mod.load_config(args.params_file, overrides)
+
+
+def _with_pose_model(config: config_mod.Config) -> config_mod.Config:
+    """`pose.model` empty: the cached default, downloaded on first use (announced on stderr). The node never
+    downloads: there a missing model is an error naming the file and how to get it."""
+    from motionllm_ros import models_cache
+    from motionllm_ros.perception.pose import PoseModelError
+
+    if config.pose.model:
+        return config
+    path = models_cache.default_pose_model()
+    if not path.exists():
+        url = models_cache.url_for()
+        print(f"first run: downloading MediaPipe's pose model {url} -> {path} (`motionllm models` does this step)",
+              file=sys.stderr, flush=True)
+        try:
+            models_cache.install(url)
+        except models_cache.ModelDownloadError as error:
+            raise PoseModelError(f"{error}; without it: {models_cache.how_to_get(path)}") from None
+    return config.replace({"pose.model": str(path)})
 
 
 # ----------------------------------------------------------------------------------------------------- frames
@@ -111,9 +133,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     elif not args.input.isdigit():
         overrides["engine.lossless"] = True  # files are replayed whole; a camera is live
     config = _config_from_args(args, **overrides)
-    if not config.pose.model:
-        raise config_mod.ConfigError("no pose model: give --pose-model PATH (or -p pose.model=PATH)")
     source = open_source(args.input, topic=config.input.bag_topic or None)
+    config = _with_pose_model(config)
     intrinsics = intrinsics_of(source)
     out = recorder = None  # opened once the models have loaded; publish() runs only after frames were submitted
 
@@ -160,9 +181,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from motionllm_ros.evaluation.run import EvalOptions, evaluate
 
-    config = _config_from_args(args, **{"pose.model": args.pose_model, "model.dir": args.model})
-    if not config.pose.model:
-        raise config_mod.ConfigError("no pose model: give --pose-model PATH (or -p pose.model=PATH)")
+    config = _with_pose_model(_config_from_args(args, **{"pose.model": args.pose_model, "model.dir": args.model}))
     options = EvalOptions(live=args.live, iou_threshold=args.iou, workers=args.workers, ray_address=args.ray,
                           ray_cpus=args.ray_cpus, ray_gpus=args.ray_gpus, retries=args.retries,
                           mcap=not args.no_mcap, bertscore_model=args.bertscore_model,
@@ -200,11 +219,9 @@ def _cmd_pose(args: argparse.Namespace) -> int:
 
     config = _config_from_args(args, **{"pose.model": args.pose_model, "smpl.model": args.smpl_model,
                                         "input.bag_topic": args.topic})
-    if not config.pose.model:
-        raise config_mod.ConfigError("no pose model: give --pose-model PATH (or -p pose.model=PATH), e.g. "
-                                     "pose_landmarker_full.task from MediaPipe's pose landmarker model page")
     smpl = load_smpl_model(config.smpl.model) if config.smpl.model else None
     source = open_source(args.input, topic=config.input.bag_topic or None)
+    config = _with_pose_model(config)
     frames = []
     with PerceptionPipeline(config.pose.model, smpl, perception_params(config),
                             intrinsics=intrinsics_of(source)) as pipeline:
@@ -524,6 +541,25 @@ def _cmd_bench_llm(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------------------------- models
+def _cmd_models(args: argparse.Namespace) -> int:
+    from motionllm_ros import models_cache
+
+    path = models_cache.cache_dir() / models_cache.file_name(args.variant)
+    if path.exists() and not (args.force or args.source):
+        print(f"{path} (present; --force fetches it again)")
+        return 0
+    source = args.source or models_cache.url_for(args.variant)
+    print(f"fetching {source} -> {path}", file=sys.stderr, flush=True)
+    try:
+        installed = models_cache.install(source, args.variant, sha256=args.sha256)
+    except models_cache.ModelDownloadError as error:
+        raise models_cache.ModelDownloadError(f"{error}; the cache is unchanged ({path.parent})") from None
+    print(f"{installed} ({installed.stat().st_size} bytes, checked: complete, MediaPipe loads it"
+          + (", sha256 matches)" if args.sha256 else "; no sha256 is published for it)"))
+    return 0
+
+
 # ----------------------------------------------------------------------------------------------------- params
 def _cmd_params(args: argparse.Namespace) -> int:
     config = _config_from_args(args)
@@ -544,7 +580,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="motionllm", description="motionllm_ros without ROS: inspect inputs and run the perception offline.")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    # Also after the subcommand (`motionllm run CLIP -v`); SUPPRESS keeps a subcommand from resetting the top one.
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="also show other libraries' log lines (MediaPipe, LiteRT, onnxscript, torchao, ...)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also show other libraries' log lines (MediaPipe, LiteRT, onnxscript, torchao, ...)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser = functools.partial(commands.add_parser, parents=[verbose])  # type: ignore[method-assign]
 
     frames = commands.add_parser(
         "frames", help="read a video, rosbag2 recording or camera and report what it yields",
@@ -731,6 +774,21 @@ def build_parser() -> argparse.ArgumentParser:
     describe.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     describe.set_defaults(handler=_cmd_describe)
 
+    models = commands.add_parser(
+        "models", help="download MediaPipe's pose model into the user cache (pose.model's default)",
+        description="Fetches pose_landmarker_{lite,full,heavy}.task from MediaPipe's published URL (or --from a "
+                    "local file or another URL) into $XDG_CACHE_HOME/motionllm/models (default "
+                    "~/.cache/motionllm/models). The file enters the cache only when it arrived whole, is a "
+                    "PoseLandmarker bundle that MediaPipe loads, and matches --sha256 when given (Google publishes "
+                    "no checksum for the 'latest' files). An empty pose.model means the 'full' one there.")
+    models.add_argument("--variant", default="full", choices=["lite", "full", "heavy"],
+                        help="model size (default full: pose.model's default)")
+    models.add_argument("--from", dest="source", metavar="FILE|URL",
+                        help="install this file (e.g. on a machine without internet) instead of downloading")
+    models.add_argument("--sha256", metavar="HEX", help="expected sha256 of the file")
+    models.add_argument("--force", action="store_true", help="fetch again even when present")
+    models.set_defaults(handler=_cmd_models)
+
     params = commands.add_parser("params", help="list every parameter with its value, type and help")
     params.add_argument("--json", action="store_true")
     _add_config_flags(params)
@@ -741,10 +799,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)s] %(name)s: %(message)s")
+    quiet.configure_logging(args.log_level, args.verbose)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        return handler(args)
+        with quiet.native_stderr_silenced():  # MediaPipe, LiteRT, absl write to fd 2 directly
+            return handler(args)
     except _usage_errors() as error:
         print(f"motionllm: error: {error}", file=sys.stderr)
         return 2
@@ -761,13 +820,14 @@ def _usage_errors() -> tuple[type[Exception], ...]:
     from motionllm_ros.sources.base import SourceError
 
     from motionllm_ros.evaluation.annotations import AnnotationError
+    from motionllm_ros.models_cache import ModelDownloadError
     from motionllm_ros.evaluation.captions import CaptionMetricError
     from motionllm_ros.recording import RecordingError
     from motionllm_ros.typestore import InterfaceDefinitionError
 
     errors: tuple[type[Exception], ...] = (SourceError, config_mod.ConfigError, MotionDataError, PoseModelError,
                                            SmplModelError, RecordingError, InterfaceDefinitionError, AnnotationError,
-                                           CaptionMetricError)
+                                           CaptionMetricError, ModelDownloadError)
     if "motionllm_ros.model.errors" in sys.modules:  # only model commands import torch
         errors += (sys.modules["motionllm_ros.model.errors"].ModelError,)
     return errors
