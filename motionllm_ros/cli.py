@@ -19,6 +19,8 @@ from motionllm_ros import config as config_mod
 from motionllm_ros import quiet
 
 LOG = logging.getLogger("motionllm")
+RANDOM_WEIGHTS_NOTE = "note: this checkpoint has RANDOM WEIGHTS; {what} meaningless"
+RAW_BAG_HINT_BYTES = 100e6  # above this, record-bag suggests --compressed
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -202,10 +204,28 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_record_bag(args: argparse.Namespace) -> int:
     from motionllm_ros.recording import record_bag
 
+    if not args.compressed:
+        _say_raw_bag_size(args.input, args.scale)
     summary = record_bag(args.input, args.out, storage=args.storage, compressed=args.compressed, topic=args.topic,
                          distro=args.distro, frame_id=args.frame_id, scale=args.scale)
     print(json.dumps(summary, default=str))
     return 0
+
+
+def _say_raw_bag_size(video: str, scale: float) -> None:
+    """Raw Image messages hold every pixel: say how much that will be before writing it."""
+    from motionllm_ros.sources import open_source
+
+    source = open_source(video)
+    first = next(iter(source), None)
+    frames = source.info.expected_frames
+    if first is None or not frames:
+        return
+    height, width = (round(n * scale) for n in first.rgb.shape[:2])
+    size = frames * height * width * 3
+    hint = "; --compressed writes JPEG CompressedImage instead (measured: 10 MB instead of 448 MB for a 2.4 s 1080p clip)" if size > RAW_BAG_HINT_BYTES else ""
+    print(f"record-bag: {frames} frames of {width}x{height} as raw rgb8 Image: about {size / 1e6:.0f} MB{hint}",
+          file=sys.stderr)
 
 
 # ------------------------------------------------------------------------------------------------------- pose
@@ -366,21 +386,24 @@ def _joints_at_20fps(pose, max_gap_s: float):
 
 # ------------------------------------------------------------------------------------------------------ bench
 def _cmd_bench(args: argparse.Namespace) -> int:
+    config = _config_from_args(args, **{"pose.model": args.pose_model, "model.dir": args.model,
+                                        "model.dtype": args.dtype})
     if args.stage == "memory":
         from pathlib import Path
 
         from motionllm_ros.model.memory import memory_report
 
-        if not args.model:
+        if not config.model.dir:
             raise config_mod.ConfigError("bench memory needs --model DIR")
-        print(json.dumps(memory_report(Path(args.model), context=args.context), indent=None if args.json else 1))
+        print(json.dumps(memory_report(Path(config.model.dir), context=args.context),
+                         indent=None if args.json else 1))
         return 0
     if args.stage == "all":
-        return _bench_all(args)
+        return _bench_all(args, config)
     if args.stage == "engine":
-        return _bench_engine(args)
+        return _bench_engine(args, config)
     if args.stage == "llm":
-        return _cmd_bench_llm(args)
+        return _cmd_bench_llm(args, config)
     from motionllm_ros.perception.fit_bench import run_fit_benchmark
 
     result = run_fit_benchmark(n_frames=args.frames, seed=args.seed, baseline_frames=args.baseline_frames)
@@ -400,23 +423,25 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench_all(args: argparse.Namespace) -> int:
+def _bench_all(args: argparse.Namespace, config: config_mod.Config) -> int:
     from motionllm_ros.bench_all import markdown_table, run_all
 
-    if not args.input or not args.pose_model:
-        raise config_mod.ConfigError("bench all needs --input CLIP and --pose-model PATH")
-    result = run_all(args.input, args.pose_model, args.model, quick=args.quick)
+    if not args.input:
+        raise config_mod.ConfigError("bench all needs --input CLIP")
+    config = _with_pose_model(config)
+    result = run_all(args.input, config.pose.model, config.model.dir or None, quick=args.quick)
     print(json.dumps(result) if args.json else markdown_table(result))
     return 0
 
 
-def _bench_engine(args: argparse.Namespace) -> int:
+def _bench_engine(args: argparse.Namespace, config: config_mod.Config) -> int:
     from motionllm_ros.engine_bench import run_load_benchmark
 
-    if not args.input or not args.pose_model:
-        raise config_mod.ConfigError("bench engine needs --input CLIP and --pose-model PATH")
+    if not args.input:
+        raise config_mod.ConfigError("bench engine needs --input CLIP")
+    config = _with_pose_model(config)
     result = {"stage": "engine", "machine": machine_name(), "cpus": os.cpu_count(),
-              **run_load_benchmark(args.input, args.pose_model, seconds=args.seconds, overload=args.overload)}
+              **run_load_benchmark(args.input, config.pose.model, seconds=args.seconds, overload=args.overload)}
     if args.json:
         print(json.dumps(result))
         return 0
@@ -478,29 +503,38 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_describe(args: argparse.Namespace) -> int:
+    import dataclasses
     from pathlib import Path
 
     from motionllm_ros.model.checkpoint import load_model_dir
     from motionllm_ros.model.describe import describe, load_video_tower, video_embeddings
     from motionllm_ros.model.generate import GREEDY, OFFICIAL_SAMPLING, Generator
+    from motionllm_ros.model.memory import quantize_llm
     from motionllm_ros.sources import open_source
 
-    model = load_model_dir(Path(args.model), dtype=args.dtype)
+    config = _config_from_args(args, **{"model.dir": args.model, "model.question": args.question,
+                                        "model.dtype": args.dtype, "input.bag_topic": args.topic,
+                                        "model.sampling": "official" if args.official_sampling else None})
+    if not config.model.dir:
+        raise config_mod.ConfigError("describe needs --model DIR (or -p model.dir=DIR)")
+    m = config.model
+    model = quantize_llm(load_model_dir(Path(m.dir), dtype=m.dtype), m.quantization)
     tower = load_video_tower(model)
-    source = open_source(args.input, topic=args.topic)
+    source = open_source(args.input, topic=config.input.bag_topic or None)
     frames = [frame.rgb for frame in progress(source, source.info.expected_frames, "read")]
-    video = video_embeddings(model, tower, frames, flip=args.flip)
-    sampling = OFFICIAL_SAMPLING if args.official_sampling else GREEDY
+    video = video_embeddings(model, tower, frames, flip=args.flip, tokens_per_frame=m.video_tokens_per_frame)
+    sampling = dataclasses.replace(OFFICIAL_SAMPLING if m.sampling == "official" else GREEDY,
+                                   max_new_tokens=m.max_new_tokens)
 
     def stream(text: str) -> None:
         print(f"\r{text}", end="", file=sys.stderr, flush=True)
 
-    result = describe(Generator(model), args.question, video=video, sampling=sampling,
+    result = describe(Generator(model), m.question, video=video, sampling=sampling,
                       on_text=stream if sys.stderr.isatty() else None)
     if sys.stderr.isatty():
         print(file=sys.stderr)
     if model.random_weights:
-        print("note: this checkpoint has RANDOM WEIGHTS; its answer is meaningless", file=sys.stderr)
+        print(RANDOM_WEIGHTS_NOTE.format(what="its answer is"), file=sys.stderr)
     # An empty answer is a real outcome (end of sequence first); say so rather than print a blank line alone.
     print(f"{len(result.token_ids)} tokens generated, stopped by {result.stop_reason}", file=sys.stderr)
     print(result.answer)
@@ -525,17 +559,17 @@ def _cmd_build_engine(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_bench_llm(args: argparse.Namespace) -> int:
+def _cmd_bench_llm(args: argparse.Namespace, config: config_mod.Config) -> int:
     from pathlib import Path
 
     from motionllm_ros.model.bench import bench_llm
     from motionllm_ros.model.checkpoint import load_model_dir
 
-    if not args.model:
+    if not config.model.dir:
         raise config_mod.ConfigError("bench llm needs --model DIR (e.g. from `motionllm make-tiny-checkpoint DIR "
                                      "--bench-size`)")
-    model = load_model_dir(Path(args.model), dtype=args.dtype)
-    result = {"stage": "llm", "machine": machine_name(), "cpus": os.cpu_count(), "model": args.model,
+    model = load_model_dir(Path(config.model.dir), dtype=config.model.dtype)
+    result = {"stage": "llm", "machine": machine_name(), "cpus": os.cpu_count(), "model": config.model.dir,
               **bench_llm(model, context=args.context, new_tokens=args.new_tokens)}
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))
     return 0
@@ -714,15 +748,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="frames for the ~500x slower baseline (default 30)")
     bench.add_argument("--seed", type=int, default=0)
     bench.add_argument("--input", metavar="CLIP", help="engine: the video to offer")
-    bench.add_argument("--pose-model", metavar="PATH", help="engine: MediaPipe pose_landmarker .task")
+    bench.add_argument("--pose-model", metavar="PATH", help="engine, all: MediaPipe pose_landmarker .task "
+                                                             "(pose.model; default: the cached one)")
     bench.add_argument("--seconds", type=float, default=120.0, help="engine: how long to offer frames")
     bench.add_argument("--overload", type=float, default=4.0, help="engine: offered rate / processing rate")
-    bench.add_argument("--model", metavar="DIR", help="llm: model directory")
+    bench.add_argument("--model", metavar="DIR", help="llm, memory, all: model directory (model.dir)")
     bench.add_argument("--context", type=int, default=2200, help="llm: prompt length in tokens (default 2200)")
     bench.add_argument("--new-tokens", type=int, default=64, help="llm: tokens to decode (default 64)")
-    bench.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    bench.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="llm: model.dtype")
     bench.add_argument("--quick", action="store_true", help="all: fewer samples (smoke test)")
     bench.add_argument("--json", action="store_true")
+    _add_config_flags(bench)
     bench.set_defaults(handler=_cmd_bench)
 
     tiny = commands.add_parser("make-tiny-checkpoint", help="write a random tiny MotionLLM model directory",
@@ -763,15 +799,18 @@ def build_parser() -> argparse.ArgumentParser:
                                    description="Samples 8 frames of INPUT as the official code does, encodes them "
                                                "(together, with a LanguageBind video tower), "
                                                "and answers QUESTION with the model (greedy unless "
-                                               "--official-sampling).")
+                                               "--official-sampling), with the model.* parameters "
+                                               "(max_new_tokens, dtype, quantization, video_tokens_per_frame).")
     describe.add_argument("input", metavar="INPUT", help="video file or rosbag2 recording")
-    describe.add_argument("--model", required=True, metavar="DIR")
-    describe.add_argument("--question", default="What is the person doing in the video? Describe the motion.")
+    describe.add_argument("--model", metavar="DIR", help="model directory (model.dir)")
+    describe.add_argument("--question", help="what to ask (model.question)")
     describe.add_argument("--topic", help="image topic of a rosbag2 recording")
-    describe.add_argument("--official-sampling", action="store_true", help="temperature 0.8, top-k 200")
+    describe.add_argument("--official-sampling", action="store_true",
+                          help="temperature 0.8, top-k 200 (-p model.sampling=official)")
     describe.add_argument("--flip", action="store_true", help="mirror the frames, as the official preprocessing "
                                                               "randomly does")
-    describe.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    describe.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="model.dtype")
+    _add_config_flags(describe)
     describe.set_defaults(handler=_cmd_describe)
 
     models = commands.add_parser(
