@@ -152,6 +152,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     # The same models and engine as the ROS node.
     engine = build_engine(config, on_result=publish, intrinsics=intrinsics)
+    model = getattr(engine.describer, "model", None)  # MotionLlm with --model; the primitives have none
+    if model is not None and model.random_weights:
+        print(RANDOM_WEIGHTS_NOTE.format(what="its descriptions are"), file=sys.stderr)
     try:
         out = open(args.out, "w") if args.out else None
         if args.mcap:
