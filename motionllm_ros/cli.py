@@ -498,7 +498,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from motionllm_ros.model.convert import convert_release
 
     out = convert_release(Path(args.lit_model), Path(args.lora), Path(args.video_projector), Path(args.tokenizer),
-                          Path(args.out), dtype=getattr(torch, args.dtype),
+                          Path(args.out), n_head=args.n_head, n_query_groups=args.n_query_groups,
+                          lora_r=args.lora_r, lora_alpha=args.lora_alpha, dtype=getattr(torch, args.dtype),
                           video_tower=Path(args.video_tower) if args.video_tower else None)
     kind = read_manifest(out)["video_tower_kind"]
     print(f"converted model directory -> {out}" + (f" (video tower: {kind})" if kind else " (no video tower)"))
@@ -775,14 +776,26 @@ def build_parser() -> argparse.ArgumentParser:
                            "across the 8 frames, MotionLLM's real layout); default: clip")
     tiny.set_defaults(handler=_cmd_make_tiny)
 
-    convert = commands.add_parser("convert", help="official MotionLLM release -> one local model directory")
-    convert.add_argument("--lit-model", required=True, metavar="lit_model.pth", help="Vicuna-7B v1.5, lit-gpt format")
+    convert = commands.add_parser(
+        "convert", help="official MotionLLM release (or any Llama-family lit-gpt checkpoint) -> one model directory",
+        description="Defaults are the release's (Vicuna-7B v1.5: 32 heads, LoRA r 64 alpha 16). Another Llama-family "
+                    "lit-gpt checkpoint needs its head count: lit_model.pth does not record it and, without "
+                    "grouped-query attention, no tensor shape shows it, so a wrong --n-head gives a wrong model. "
+                    "Checked against the tensors: n_embd divisible by --n-head, the key/value heads (from the fused "
+                    "QKV rows) and the LoRA rank (from lora_A's rows).")
+    convert.add_argument("--lit-model", required=True, metavar="lit_model.pth",
+                         help="the LLM in lit-gpt format (the release: Vicuna-7B v1.5)")
     convert.add_argument("--lora", required=True, metavar="LORA.pth", help="MotionLLM's LoRA weights")
     convert.add_argument("--video-projector", required=True, metavar="PROJ.pth", help="mlp2x_gelu video projector")
     convert.add_argument("--tokenizer", required=True, metavar="tokenizer.model", help="Vicuna's SentencePiece model")
     convert.add_argument("--video-tower", metavar="DIR",
                          help="LanguageBind_Video_merge or CLIP vision model directory (its kind is read from its "
                               "files; recorded, not copied)")
+    convert.add_argument("--n-head", type=int, default=32, metavar="N", help="attention heads (default 32)")
+    convert.add_argument("--n-query-groups", type=int, metavar="N",
+                         help="key/value heads (grouped-query attention); default: read from the fused QKV weight")
+    convert.add_argument("--lora-r", type=int, metavar="R", help="LoRA rank; default: read from lora_A (the release: 64)")
+    convert.add_argument("--lora-alpha", type=float, default=16.0, metavar="A", help="LoRA alpha (default 16)")
     convert.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16", "float16"])
     convert.add_argument("--out", required=True, metavar="DIR")
     convert.set_defaults(handler=_cmd_convert)
