@@ -226,7 +226,8 @@ def _say_raw_bag_size(video: str, scale: float) -> None:
         return
     height, width = (round(n * scale) for n in first.rgb.shape[:2])
     size = frames * height * width * 3
-    hint = "; --compressed writes JPEG CompressedImage instead (measured: 10 MB instead of 448 MB for a 2.4 s 1080p clip)" if size > RAW_BAG_HINT_BYTES else ""
+    hint = ("; --compressed writes JPEG CompressedImage instead (measured: 10 MB instead of 448 MB for a 2.4 s "
+            "1080p clip)") if size > RAW_BAG_HINT_BYTES else ""
     print(f"record-bag: {frames} frames of {width}x{height} as raw rgb8 Image: about {size / 1e6:.0f} MB{hint}",
           file=sys.stderr)
 
@@ -794,7 +795,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--n-head", type=int, default=32, metavar="N", help="attention heads (default 32)")
     convert.add_argument("--n-query-groups", type=int, metavar="N",
                          help="key/value heads (grouped-query attention); default: read from the fused QKV weight")
-    convert.add_argument("--lora-r", type=int, metavar="R", help="LoRA rank; default: read from lora_A (the release: 64)")
+    convert.add_argument("--lora-r", type=int, metavar="R",
+                         help="LoRA rank; default: read from lora_A (the release: 64)")
     convert.add_argument("--lora-alpha", type=float, default=16.0, metavar="A", help="LoRA alpha (default 16)")
     convert.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16", "float16"])
     convert.add_argument("--out", required=True, metavar="DIR")

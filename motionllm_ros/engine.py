@@ -12,7 +12,8 @@ Two modes:
 Windows are cut in data time (the frames' stamps): a window of `window_s` ends every `stride_s`, whatever the rate or
 the speed of replay. Windows fit the data: the first starts at the first frame (and holds it); at the end of the input
 the next window of the stride grid is clipped to the last frame (a clip shorter than one window gets one window from
-its first frame to its last), never shifted off the grid. A failure in a stage is logged with its context, counted, and the next item proceeds.
+its first frame to its last), never shifted off the grid. A failure in a stage is logged with its context, counted,
+and the next item proceeds.
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ class Window:
     start: float  # seconds, data time: end - window length, or the first frame's stamp (never before it)
     end: float  # seconds, data time: the cut, or the last frame's stamp at the end of the input
     frame_id: str
-    samples: tuple[PersonSample, ...]  # every processed frame in (start, end], oldest first; [start, end] from the first frame
+    # Every processed frame in (start, end], oldest first; [start, end] for the window starting at the first frame.
+    samples: tuple[PersonSample, ...]
     track_id: int | None  # the track with the most valid frames in the window; None when nobody was fitted
 
     def track_motion(self, unseen_as_nan: bool = False) -> tuple[np.ndarray, np.ndarray]:
