@@ -55,13 +55,18 @@ def configure_logging(level: str, is_verbose: bool) -> None:
     """Our loggers at `level`; without `is_verbose`, other libraries' Python logging below ERROR and their warnings
     are dropped. With it, everything at `level`. Call before torch is imported: torch sets its loggers' levels from
     TORCH_LOGS when it is imported."""
-    logging.basicConfig(level=level.upper(), format="[%(levelname)s] %(name)s: %(message)s", force=True,
-                        handlers=[_CurrentStderr()])
+    root = logging.getLogger()
+    root.setLevel(level.upper())
     if is_verbose:
         os.environ[VERBOSE_ENV] = "1"  # for native_stderr_silenced, also in worker processes
+    if not root.handlers:  # a host that set up logging already (pytest, an embedding program) keeps its handlers
+        handler = _CurrentStderr()
+        handler.setFormatter(logging.Formatter("[%(levelname)s] %(name)s: %(message)s"))
+        if not is_verbose:
+            handler.addFilter(_OursOrErrors())
+        root.addHandler(handler)
+    if is_verbose:
         return
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_OursOrErrors())
     for name in SELF_HANDLED:
         logging.getLogger(name).setLevel(logging.ERROR)
     os.environ.setdefault("TORCH_LOGS", "-all")  # "-": ERROR and above for every torch logger; a user's value wins
