@@ -67,10 +67,19 @@ def configure_logging(level: str, is_verbose: bool) -> None:
         root.addHandler(handler)
     if is_verbose:
         return
+    quiet_libraries()
+    logging.captureWarnings(True)  # warnings.warn -> the "py.warnings" logger, dropped by the filter above
+
+
+def quiet_libraries() -> None:
+    """Libraries with their own handlers (torch) or none (then Python's last-resort handler prints their warnings,
+    e.g. torchao's) log ERROR and above only, unless verbose(). Also for the node, whose handler takes only
+    motionllm.*. Before torch is imported: torch reads TORCH_LOGS then."""
+    if verbose():
+        return
     for name in SELF_HANDLED:
         logging.getLogger(name).setLevel(logging.ERROR)
     os.environ.setdefault("TORCH_LOGS", "-all")  # "-": ERROR and above for every torch logger; a user's value wins
-    logging.captureWarnings(True)  # warnings.warn -> the "py.warnings" logger, dropped by the filter above
 
 
 @contextlib.contextmanager

@@ -33,7 +33,9 @@ def build_engine(config: Config, on_result: Callable[[Description], None] | None
     from motionllm_ros.behavior.describer import PrimitivesDescriber
     from motionllm_ros.perception.pipeline import PerceptionPipeline, perception_params
     from motionllm_ros.perception.smpl import load_smpl_model
+    from motionllm_ros.quiet import quiet_libraries
 
+    quiet_libraries()  # the node too: torchao's and torch's warnings would reach its console
     params = engine_params(config)  # invalid window/stride raise here, before any model is loaded
     smpl = load_smpl_model(config.smpl.model) if config.smpl.model else None
     if config.model.dir:

@@ -92,3 +92,22 @@ def test_the_pose_estimator_keeps_the_node_log_clean(pose_model_path, verbose):
     noisy = [line for line in done.stderr.splitlines() if any(mark in line for mark in NATIVE)]
     assert (len(noisy) > 10) if verbose else (done.stderr == ""), done.stderr
 
+
+
+def test_library_warnings_are_quiet_unless_verbose():
+    # What build_engine does for the node too: torchao's wheel in our venv carries a cpython-310 .so that a 3.11
+    # Python cannot load, and torchao says so on every import.
+    pytest.importorskip("torchao")
+    probe = "from motionllm_ros.quiet import quiet_libraries; quiet_libraries(); import torchao.quantization"
+    outputs = {}
+    for verbose in (False, True):
+        env = {k: v for k, v in os.environ.items() if k not in ("MOTIONLLM_VERBOSE", "TORCH_LOGS")}
+        if verbose:
+            env["MOTIONLLM_VERBOSE"] = "1"
+        done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300,
+                              cwd=Path(__file__).resolve().parents[1])
+        assert done.returncode == 0, done.stderr
+        outputs[verbose] = done.stderr
+    if not outputs[True].strip():
+        pytest.skip("this torchao/torch pair prints nothing on import: nothing to silence")
+    assert outputs[False] == "", outputs[False]
