@@ -10,7 +10,7 @@ Two modes:
   replay and evaluation run.
 
 Windows are cut in data time (the frames' stamps): a window of `window_s` ends every `stride_s`, whatever the rate or
-the speed of replay. Windows fit the data: the first starts at the first frame (and holds it); at the end of the input
+the speed of replay. Windows fit the data: the first starts at the first frame; at the end of the input
 the next window of the stride grid is clipped to the last frame (a clip shorter than one window gets one window from
 its first frame to its last), never shifted off the grid. A failure in a stage is logged with its context, counted,
 and the next item proceeds.
@@ -97,8 +97,7 @@ class Window:
     start: float  # seconds, data time: end - window length, or the first frame's stamp (never before it)
     end: float  # seconds, data time: the cut, or the last frame's stamp at the end of the input
     frame_id: str
-    # Every processed frame in (start, end], oldest first; [start, end] for the window starting at the first frame.
-    samples: tuple[PersonSample, ...]
+    samples: tuple[PersonSample, ...]  # every processed frame in (start, end], oldest first
     track_id: int | None  # the track with the most valid frames in the window; None when nobody was fitted
 
     def track_motion(self, unseen_as_nan: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -299,10 +298,9 @@ class StreamingEngine:
 
     def _cut(self, end: float, start: float | None = None) -> None:
         start = end - self.params.window_s if start is None else start
-        first = self._first_stamp if self._first_stamp is not None else start
-        # A window reaching back to the first frame starts there and holds it; later ones are (start, end].
-        start = max(start, first)
-        samples = tuple(s for s in self._samples if (start < s.stamp or s.stamp == first) and s.stamp <= end)
+        if self._first_stamp is not None:
+            start = max(start, self._first_stamp)  # never before the first frame
+        samples = tuple(s for s in self._samples if start < s.stamp <= end)
         self._last_end = end
         if not samples:
             return
