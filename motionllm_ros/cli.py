@@ -8,6 +8,7 @@ the configuration cannot be used at all, with a message on stderr that says why.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -15,8 +16,11 @@ import sys
 from typing import Any, Callable, Sequence
 
 from motionllm_ros import config as config_mod
+from motionllm_ros import quiet
 
 LOG = logging.getLogger("motionllm")
+RANDOM_WEIGHTS_NOTE = "note: this checkpoint has RANDOM WEIGHTS; {what} meaningless"
+RAW_BAG_HINT_BYTES = 100e6  # above this, record-bag suggests --compressed
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +35,26 @@ def _config_from_args(args: argparse.Namespace, **flag_overrides: Any) -> config
     overrides = dict(config_mod.parse_override(text) for text in args.param)
     overrides.update({name: value for name, value in flag_overrides.items() if value is not None})
     return config_mod.load_config(args.params_file, overrides)
+
+
+def _with_pose_model(config: config_mod.Config) -> config_mod.Config:
+    """`pose.model` empty: the cached default, downloaded on first use (announced on stderr). The node never
+    downloads: there a missing model is an error naming the file and how to get it."""
+    from motionllm_ros import models_cache
+    from motionllm_ros.perception.pose import PoseModelError
+
+    if config.pose.model:
+        return config
+    path = models_cache.default_pose_model()
+    if not path.exists():
+        url = models_cache.url_for()
+        print(f"first run: downloading MediaPipe's pose model {url} -> {path} (`motionllm models` does this step)",
+              file=sys.stderr, flush=True)
+        try:
+            models_cache.install(url)
+        except models_cache.ModelDownloadError as error:
+            raise PoseModelError(f"{error}; without it: {models_cache.how_to_get(path)}") from None
+    return config.replace({"pose.model": str(path)})
 
 
 # ----------------------------------------------------------------------------------------------------- frames
@@ -111,9 +135,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     elif not args.input.isdigit():
         overrides["engine.lossless"] = True  # files are replayed whole; a camera is live
     config = _config_from_args(args, **overrides)
-    if not config.pose.model:
-        raise config_mod.ConfigError("no pose model: give --pose-model PATH (or -p pose.model=PATH)")
     source = open_source(args.input, topic=config.input.bag_topic or None)
+    config = _with_pose_model(config)
     intrinsics = intrinsics_of(source)
     out = recorder = None  # opened once the models have loaded; publish() runs only after frames were submitted
 
@@ -129,6 +152,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     # The same models and engine as the ROS node.
     engine = build_engine(config, on_result=publish, intrinsics=intrinsics)
+    model = getattr(engine.describer, "model", None)  # MotionLlm with --model; the primitives have none
+    if model is not None and model.random_weights:
+        print(RANDOM_WEIGHTS_NOTE.format(what="its descriptions are"), file=sys.stderr)
     try:
         out = open(args.out, "w") if args.out else None
         if args.mcap:
@@ -160,9 +186,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from motionllm_ros.evaluation.run import EvalOptions, evaluate
 
-    config = _config_from_args(args, **{"pose.model": args.pose_model, "model.dir": args.model})
-    if not config.pose.model:
-        raise config_mod.ConfigError("no pose model: give --pose-model PATH (or -p pose.model=PATH)")
+    config = _with_pose_model(_config_from_args(args, **{"pose.model": args.pose_model, "model.dir": args.model}))
     options = EvalOptions(live=args.live, iou_threshold=args.iou, workers=args.workers, ray_address=args.ray,
                           ray_cpus=args.ray_cpus, ray_gpus=args.ray_gpus, retries=args.retries,
                           mcap=not args.no_mcap, bertscore_model=args.bertscore_model,
@@ -183,10 +207,29 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_record_bag(args: argparse.Namespace) -> int:
     from motionllm_ros.recording import record_bag
 
+    if not args.compressed:
+        _say_raw_bag_size(args.input, args.scale)
     summary = record_bag(args.input, args.out, storage=args.storage, compressed=args.compressed, topic=args.topic,
                          distro=args.distro, frame_id=args.frame_id, scale=args.scale)
     print(json.dumps(summary, default=str))
     return 0
+
+
+def _say_raw_bag_size(video: str, scale: float) -> None:
+    """Raw Image messages hold every pixel: say how much that will be before writing it."""
+    from motionllm_ros.sources import open_source
+
+    source = open_source(video)
+    first = next(iter(source), None)
+    frames = source.info.expected_frames
+    if first is None or not frames:
+        return
+    height, width = (round(n * scale) for n in first.rgb.shape[:2])
+    size = frames * height * width * 3
+    hint = ("; --compressed writes JPEG CompressedImage instead (measured: 10 MB instead of 448 MB for a 2.4 s "
+            "1080p clip)") if size > RAW_BAG_HINT_BYTES else ""
+    print(f"record-bag: {frames} frames of {width}x{height} as raw rgb8 Image: about {size / 1e6:.0f} MB{hint}",
+          file=sys.stderr)
 
 
 # ------------------------------------------------------------------------------------------------------- pose
@@ -200,11 +243,9 @@ def _cmd_pose(args: argparse.Namespace) -> int:
 
     config = _config_from_args(args, **{"pose.model": args.pose_model, "smpl.model": args.smpl_model,
                                         "input.bag_topic": args.topic})
-    if not config.pose.model:
-        raise config_mod.ConfigError("no pose model: give --pose-model PATH (or -p pose.model=PATH), e.g. "
-                                     "pose_landmarker_full.task from MediaPipe's pose landmarker model page")
     smpl = load_smpl_model(config.smpl.model) if config.smpl.model else None
     source = open_source(args.input, topic=config.input.bag_topic or None)
+    config = _with_pose_model(config)
     frames = []
     with PerceptionPipeline(config.pose.model, smpl, perception_params(config),
                             intrinsics=intrinsics_of(source)) as pipeline:
@@ -349,21 +390,24 @@ def _joints_at_20fps(pose, max_gap_s: float):
 
 # ------------------------------------------------------------------------------------------------------ bench
 def _cmd_bench(args: argparse.Namespace) -> int:
+    config = _config_from_args(args, **{"pose.model": args.pose_model, "model.dir": args.model,
+                                        "model.dtype": args.dtype})
     if args.stage == "memory":
         from pathlib import Path
 
         from motionllm_ros.model.memory import memory_report
 
-        if not args.model:
+        if not config.model.dir:
             raise config_mod.ConfigError("bench memory needs --model DIR")
-        print(json.dumps(memory_report(Path(args.model), context=args.context), indent=None if args.json else 1))
+        print(json.dumps(memory_report(Path(config.model.dir), context=args.context),
+                         indent=None if args.json else 1))
         return 0
     if args.stage == "all":
-        return _bench_all(args)
+        return _bench_all(args, config)
     if args.stage == "engine":
-        return _bench_engine(args)
+        return _bench_engine(args, config)
     if args.stage == "llm":
-        return _cmd_bench_llm(args)
+        return _cmd_bench_llm(args, config)
     from motionllm_ros.perception.fit_bench import run_fit_benchmark
 
     result = run_fit_benchmark(n_frames=args.frames, seed=args.seed, baseline_frames=args.baseline_frames)
@@ -383,23 +427,25 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench_all(args: argparse.Namespace) -> int:
+def _bench_all(args: argparse.Namespace, config: config_mod.Config) -> int:
     from motionllm_ros.bench_all import markdown_table, run_all
 
-    if not args.input or not args.pose_model:
-        raise config_mod.ConfigError("bench all needs --input CLIP and --pose-model PATH")
-    result = run_all(args.input, args.pose_model, args.model, quick=args.quick)
+    if not args.input:
+        raise config_mod.ConfigError("bench all needs --input CLIP")
+    config = _with_pose_model(config)
+    result = run_all(args.input, config.pose.model, config.model.dir or None, quick=args.quick)
     print(json.dumps(result) if args.json else markdown_table(result))
     return 0
 
 
-def _bench_engine(args: argparse.Namespace) -> int:
+def _bench_engine(args: argparse.Namespace, config: config_mod.Config) -> int:
     from motionllm_ros.engine_bench import run_load_benchmark
 
-    if not args.input or not args.pose_model:
-        raise config_mod.ConfigError("bench engine needs --input CLIP and --pose-model PATH")
+    if not args.input:
+        raise config_mod.ConfigError("bench engine needs --input CLIP")
+    config = _with_pose_model(config)
     result = {"stage": "engine", "machine": machine_name(), "cpus": os.cpu_count(),
-              **run_load_benchmark(args.input, args.pose_model, seconds=args.seconds, overload=args.overload)}
+              **run_load_benchmark(args.input, config.pose.model, seconds=args.seconds, overload=args.overload)}
     if args.json:
         print(json.dumps(result))
         return 0
@@ -453,7 +499,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from motionllm_ros.model.convert import convert_release
 
     out = convert_release(Path(args.lit_model), Path(args.lora), Path(args.video_projector), Path(args.tokenizer),
-                          Path(args.out), dtype=getattr(torch, args.dtype),
+                          Path(args.out), n_head=args.n_head, n_query_groups=args.n_query_groups,
+                          lora_r=args.lora_r, lora_alpha=args.lora_alpha, dtype=getattr(torch, args.dtype),
                           video_tower=Path(args.video_tower) if args.video_tower else None)
     kind = read_manifest(out)["video_tower_kind"]
     print(f"converted model directory -> {out}" + (f" (video tower: {kind})" if kind else " (no video tower)"))
@@ -461,29 +508,38 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_describe(args: argparse.Namespace) -> int:
+    import dataclasses
     from pathlib import Path
 
     from motionllm_ros.model.checkpoint import load_model_dir
     from motionllm_ros.model.describe import describe, load_video_tower, video_embeddings
     from motionllm_ros.model.generate import GREEDY, OFFICIAL_SAMPLING, Generator
+    from motionllm_ros.model.memory import quantize_llm
     from motionllm_ros.sources import open_source
 
-    model = load_model_dir(Path(args.model), dtype=args.dtype)
+    config = _config_from_args(args, **{"model.dir": args.model, "model.question": args.question,
+                                        "model.dtype": args.dtype, "input.bag_topic": args.topic,
+                                        "model.sampling": "official" if args.official_sampling else None})
+    if not config.model.dir:
+        raise config_mod.ConfigError("describe needs --model DIR (or -p model.dir=DIR)")
+    m = config.model
+    model = quantize_llm(load_model_dir(Path(m.dir), dtype=m.dtype), m.quantization)
     tower = load_video_tower(model)
-    source = open_source(args.input, topic=args.topic)
+    source = open_source(args.input, topic=config.input.bag_topic or None)
     frames = [frame.rgb for frame in progress(source, source.info.expected_frames, "read")]
-    video = video_embeddings(model, tower, frames, flip=args.flip)
-    sampling = OFFICIAL_SAMPLING if args.official_sampling else GREEDY
+    video = video_embeddings(model, tower, frames, flip=args.flip, tokens_per_frame=m.video_tokens_per_frame)
+    sampling = dataclasses.replace(OFFICIAL_SAMPLING if m.sampling == "official" else GREEDY,
+                                   max_new_tokens=m.max_new_tokens)
 
     def stream(text: str) -> None:
         print(f"\r{text}", end="", file=sys.stderr, flush=True)
 
-    result = describe(Generator(model), args.question, video=video, sampling=sampling,
+    result = describe(Generator(model), m.question, video=video, sampling=sampling,
                       on_text=stream if sys.stderr.isatty() else None)
     if sys.stderr.isatty():
         print(file=sys.stderr)
     if model.random_weights:
-        print("note: this checkpoint has RANDOM WEIGHTS; its answer is meaningless", file=sys.stderr)
+        print(RANDOM_WEIGHTS_NOTE.format(what="its answer is"), file=sys.stderr)
     # An empty answer is a real outcome (end of sequence first); say so rather than print a blank line alone.
     print(f"{len(result.token_ids)} tokens generated, stopped by {result.stop_reason}", file=sys.stderr)
     print(result.answer)
@@ -508,19 +564,38 @@ def _cmd_build_engine(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_bench_llm(args: argparse.Namespace) -> int:
+def _cmd_bench_llm(args: argparse.Namespace, config: config_mod.Config) -> int:
     from pathlib import Path
 
     from motionllm_ros.model.bench import bench_llm
     from motionllm_ros.model.checkpoint import load_model_dir
 
-    if not args.model:
+    if not config.model.dir:
         raise config_mod.ConfigError("bench llm needs --model DIR (e.g. from `motionllm make-tiny-checkpoint DIR "
                                      "--bench-size`)")
-    model = load_model_dir(Path(args.model), dtype=args.dtype)
-    result = {"stage": "llm", "machine": machine_name(), "cpus": os.cpu_count(), "model": args.model,
+    model = load_model_dir(Path(config.model.dir), dtype=config.model.dtype)
+    result = {"stage": "llm", "machine": machine_name(), "cpus": os.cpu_count(), "model": config.model.dir,
               **bench_llm(model, context=args.context, new_tokens=args.new_tokens)}
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------------- models
+def _cmd_models(args: argparse.Namespace) -> int:
+    from motionllm_ros import models_cache
+
+    path = models_cache.cache_dir() / models_cache.file_name(args.variant)
+    if path.exists() and not (args.force or args.source):
+        print(f"{path} (present; --force fetches it again)")
+        return 0
+    source = args.source or models_cache.url_for(args.variant)
+    print(f"fetching {source} -> {path}", file=sys.stderr, flush=True)
+    try:
+        installed = models_cache.install(source, args.variant, sha256=args.sha256)
+    except models_cache.ModelDownloadError as error:
+        raise models_cache.ModelDownloadError(f"{error}; the cache is unchanged ({path.parent})") from None
+    print(f"{installed} ({installed.stat().st_size} bytes, checked: complete, MediaPipe loads it"
+          + (", sha256 matches)" if args.sha256 else "; no sha256 is published for it)"))
     return 0
 
 
@@ -544,7 +619,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="motionllm", description="motionllm_ros without ROS: inspect inputs and run the perception offline.")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    # Also after the subcommand (`motionllm run CLIP -v`); SUPPRESS keeps a subcommand from resetting the top one.
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="also show other libraries' log lines (MediaPipe, LiteRT, onnxscript, torchao, ...)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also show other libraries' log lines (MediaPipe, LiteRT, onnxscript, torchao, ...)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser = functools.partial(commands.add_parser, parents=[verbose])  # type: ignore[method-assign]
 
     frames = commands.add_parser(
         "frames", help="read a video, rosbag2 recording or camera and report what it yields",
@@ -671,15 +753,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="frames for the ~500x slower baseline (default 30)")
     bench.add_argument("--seed", type=int, default=0)
     bench.add_argument("--input", metavar="CLIP", help="engine: the video to offer")
-    bench.add_argument("--pose-model", metavar="PATH", help="engine: MediaPipe pose_landmarker .task")
+    bench.add_argument("--pose-model", metavar="PATH", help="engine, all: MediaPipe pose_landmarker .task "
+                                                             "(pose.model; default: the cached one)")
     bench.add_argument("--seconds", type=float, default=120.0, help="engine: how long to offer frames")
     bench.add_argument("--overload", type=float, default=4.0, help="engine: offered rate / processing rate")
-    bench.add_argument("--model", metavar="DIR", help="llm: model directory")
+    bench.add_argument("--model", metavar="DIR", help="llm, memory, all: model directory (model.dir)")
     bench.add_argument("--context", type=int, default=2200, help="llm: prompt length in tokens (default 2200)")
     bench.add_argument("--new-tokens", type=int, default=64, help="llm: tokens to decode (default 64)")
-    bench.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    bench.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="llm: model.dtype")
     bench.add_argument("--quick", action="store_true", help="all: fewer samples (smoke test)")
     bench.add_argument("--json", action="store_true")
+    _add_config_flags(bench)
     bench.set_defaults(handler=_cmd_bench)
 
     tiny = commands.add_parser("make-tiny-checkpoint", help="write a random tiny MotionLLM model directory",
@@ -693,14 +777,27 @@ def build_parser() -> argparse.ArgumentParser:
                            "across the 8 frames, MotionLLM's real layout); default: clip")
     tiny.set_defaults(handler=_cmd_make_tiny)
 
-    convert = commands.add_parser("convert", help="official MotionLLM release -> one local model directory")
-    convert.add_argument("--lit-model", required=True, metavar="lit_model.pth", help="Vicuna-7B v1.5, lit-gpt format")
+    convert = commands.add_parser(
+        "convert", help="official MotionLLM release (or any Llama-family lit-gpt checkpoint) -> one model directory",
+        description="Defaults are the release's (Vicuna-7B v1.5: 32 heads, LoRA r 64 alpha 16). Another Llama-family "
+                    "lit-gpt checkpoint needs its head count: lit_model.pth does not record it and, without "
+                    "grouped-query attention, no tensor shape shows it, so a wrong --n-head gives a wrong model. "
+                    "Checked against the tensors: n_embd divisible by --n-head, the key/value heads (from the fused "
+                    "QKV rows) and the LoRA rank (from lora_A's rows).")
+    convert.add_argument("--lit-model", required=True, metavar="lit_model.pth",
+                         help="the LLM in lit-gpt format (the release: Vicuna-7B v1.5)")
     convert.add_argument("--lora", required=True, metavar="LORA.pth", help="MotionLLM's LoRA weights")
     convert.add_argument("--video-projector", required=True, metavar="PROJ.pth", help="mlp2x_gelu video projector")
     convert.add_argument("--tokenizer", required=True, metavar="tokenizer.model", help="Vicuna's SentencePiece model")
     convert.add_argument("--video-tower", metavar="DIR",
                          help="LanguageBind_Video_merge or CLIP vision model directory (its kind is read from its "
                               "files; recorded, not copied)")
+    convert.add_argument("--n-head", type=int, default=32, metavar="N", help="attention heads (default 32)")
+    convert.add_argument("--n-query-groups", type=int, metavar="N",
+                         help="key/value heads (grouped-query attention); default: read from the fused QKV weight")
+    convert.add_argument("--lora-r", type=int, metavar="R",
+                         help="LoRA rank; default: read from lora_A (the release: 64)")
+    convert.add_argument("--lora-alpha", type=float, default=16.0, metavar="A", help="LoRA alpha (default 16)")
     convert.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16", "float16"])
     convert.add_argument("--out", required=True, metavar="DIR")
     convert.set_defaults(handler=_cmd_convert)
@@ -720,16 +817,34 @@ def build_parser() -> argparse.ArgumentParser:
                                    description="Samples 8 frames of INPUT as the official code does, encodes them "
                                                "(together, with a LanguageBind video tower), "
                                                "and answers QUESTION with the model (greedy unless "
-                                               "--official-sampling).")
+                                               "--official-sampling), with the model.* parameters "
+                                               "(max_new_tokens, dtype, quantization, video_tokens_per_frame).")
     describe.add_argument("input", metavar="INPUT", help="video file or rosbag2 recording")
-    describe.add_argument("--model", required=True, metavar="DIR")
-    describe.add_argument("--question", default="What is the person doing in the video? Describe the motion.")
+    describe.add_argument("--model", metavar="DIR", help="model directory (model.dir)")
+    describe.add_argument("--question", help="what to ask (model.question)")
     describe.add_argument("--topic", help="image topic of a rosbag2 recording")
-    describe.add_argument("--official-sampling", action="store_true", help="temperature 0.8, top-k 200")
+    describe.add_argument("--official-sampling", action="store_true",
+                          help="temperature 0.8, top-k 200 (-p model.sampling=official)")
     describe.add_argument("--flip", action="store_true", help="mirror the frames, as the official preprocessing "
                                                               "randomly does")
-    describe.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    describe.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="model.dtype")
+    _add_config_flags(describe)
     describe.set_defaults(handler=_cmd_describe)
+
+    models = commands.add_parser(
+        "models", help="download MediaPipe's pose model into the user cache (pose.model's default)",
+        description="Fetches pose_landmarker_{lite,full,heavy}.task from MediaPipe's published URL (or --from a "
+                    "local file or another URL) into $XDG_CACHE_HOME/motionllm/models (default "
+                    "~/.cache/motionllm/models). The file enters the cache only when it arrived whole, is a "
+                    "PoseLandmarker bundle that MediaPipe loads, and matches --sha256 when given (Google publishes "
+                    "no checksum for the 'latest' files). An empty pose.model means the 'full' one there.")
+    models.add_argument("--variant", default="full", choices=["lite", "full", "heavy"],
+                        help="model size (default full: pose.model's default)")
+    models.add_argument("--from", dest="source", metavar="FILE|URL",
+                        help="install this file (e.g. on a machine without internet) instead of downloading")
+    models.add_argument("--sha256", metavar="HEX", help="expected sha256 of the file")
+    models.add_argument("--force", action="store_true", help="fetch again even when present")
+    models.set_defaults(handler=_cmd_models)
 
     params = commands.add_parser("params", help="list every parameter with its value, type and help")
     params.add_argument("--json", action="store_true")
@@ -741,10 +856,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)s] %(name)s: %(message)s")
+    quiet.configure_logging(args.log_level, args.verbose)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        return handler(args)
+        with quiet.native_stderr_silenced():  # MediaPipe, LiteRT, absl write to fd 2 directly
+            return handler(args)
     except _usage_errors() as error:
         print(f"motionllm: error: {error}", file=sys.stderr)
         return 2
@@ -761,13 +877,14 @@ def _usage_errors() -> tuple[type[Exception], ...]:
     from motionllm_ros.sources.base import SourceError
 
     from motionllm_ros.evaluation.annotations import AnnotationError
+    from motionllm_ros.models_cache import ModelDownloadError
     from motionllm_ros.evaluation.captions import CaptionMetricError
     from motionllm_ros.recording import RecordingError
     from motionllm_ros.typestore import InterfaceDefinitionError
 
     errors: tuple[type[Exception], ...] = (SourceError, config_mod.ConfigError, MotionDataError, PoseModelError,
                                            SmplModelError, RecordingError, InterfaceDefinitionError, AnnotationError,
-                                           CaptionMetricError)
+                                           CaptionMetricError, ModelDownloadError)
     if "motionllm_ros.model.errors" in sys.modules:  # only model commands import torch
         errors += (sys.modules["motionllm_ros.model.errors"].ModelError,)
     return errors

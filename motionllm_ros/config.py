@@ -54,8 +54,8 @@ class InputConfig:
 @dataclass(frozen=True)
 class PoseConfig:
     model: str = _param(
-        "", "MediaPipe PoseLandmarker .task file (pose_landmarker_full.task from MediaPipe's model page). Required "
-        "for pose; there is no default location.")
+        "", "MediaPipe PoseLandmarker .task file. Empty: pose_landmarker_full.task in the user's cache "
+        "($XDG_CACHE_HOME/motionllm/models, default ~/.cache/motionllm/models), which `motionllm models` downloads.")
     num_poses: int = _param(3, "People MediaPipe may report per frame. 1 is faster, but then a second person can "
                                "replace the target unnoticed; > 1 lets the tracker refuse such swaps.", min=1, max=10)
     min_detection_confidence: float = _param(0.5, "MediaPipe person detection threshold.", min=0.0, max=1.0)

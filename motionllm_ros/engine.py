@@ -10,7 +10,10 @@ Two modes:
   replay and evaluation run.
 
 Windows are cut in data time (the frames' stamps): a window of `window_s` ends every `stride_s`, whatever the rate or
-the speed of replay. A failure in a stage is logged with its context, counted, and the next item proceeds.
+the speed of replay. Windows fit the data: the first starts at the first frame; at the end of the input
+the next window of the stride grid is clipped to the last frame (a clip shorter than one window gets one window from
+its first frame to its last), never shifted off the grid. A failure in a stage is logged with its context, counted,
+and the next item proceeds.
 """
 
 from __future__ import annotations
@@ -91,8 +94,8 @@ class PersonSample:
 
 @dataclass(frozen=True)
 class Window:
-    start: float  # seconds, data time: end - window length
-    end: float  # seconds, data time: the cut
+    start: float  # seconds, data time: end - window length, or the first frame's stamp (never before it)
+    end: float  # seconds, data time: the cut, or the last frame's stamp at the end of the input
     frame_id: str
     samples: tuple[PersonSample, ...]  # every processed frame in (start, end], oldest first
     track_id: int | None  # the track with the most valid frames in the window; None when nobody was fitted
@@ -185,6 +188,7 @@ class StreamingEngine:
         self._samples: deque[PersonSample] = deque()  # the current window's worth, oldest first
         self._next_end: float | None = None
         self._last_end: float | None = None
+        self._first_stamp: float | None = None  # of the current run of frames (restarts after a gap or a rewind)
         self._frame_id = ""
         self._latest_window: Window | None = None  # for fresh answers to queries
         self._latest_lock = threading.Lock()
@@ -260,9 +264,10 @@ class StreamingEngine:
             self._cut_rest()
 
     def _cut_rest(self) -> None:
-        """A last window ending at the newest frame, when frames arrived after the last cut."""
-        if self._samples and (self._last_end is None or self._samples[-1].stamp > self._last_end):
-            self._cut(self._samples[-1].stamp)
+        """When frames arrived after the last cut: the next window of the stride grid, clipped to the newest frame."""
+        if self._samples and self._next_end is not None and (
+                self._last_end is None or self._samples[-1].stamp > self._last_end):
+            self._cut(self._samples[-1].stamp, start=self._next_end - self.params.window_s)
 
     def _add(self, sample: PersonSample) -> None:
         if self._samples and sample.stamp < self._samples[-1].stamp - self.params.window_s:
@@ -274,6 +279,7 @@ class StreamingEngine:
             self._last_end = None
             self._next_end = None
         if self._next_end is None:
+            self._first_stamp = sample.stamp
             self._next_end = sample.stamp + self.params.window_s
         # Frames up to a cut belong to the window that ends there; a frame past it closes the window first.
         while sample.stamp > self._next_end:
@@ -283,14 +289,17 @@ class StreamingEngine:
                     not self._samples or self._samples[-1].stamp <= self._next_end - self.params.window_s):
                 # The next window would hold no frame (a gap longer than a window): start over as at the beginning.
                 self._samples.clear()
+                self._first_stamp = sample.stamp
                 self._next_end = sample.stamp + self.params.window_s
                 break
         self._samples.append(sample)
-        while self._samples and self._samples[0].stamp <= sample.stamp - self.params.window_s:
+        while self._samples and self._samples[0].stamp < sample.stamp - self.params.window_s:
             self._samples.popleft()
 
-    def _cut(self, end: float) -> None:
-        start = end - self.params.window_s
+    def _cut(self, end: float, start: float | None = None) -> None:
+        start = end - self.params.window_s if start is None else start
+        if self._first_stamp is not None:
+            start = max(start, self._first_stamp)  # never before the first frame
         samples = tuple(s for s in self._samples if start < s.stamp <= end)
         self._last_end = end
         if not samples:

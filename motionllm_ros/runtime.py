@@ -9,14 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Iterable
 
-from motionllm_ros.config import Config, ConfigError
+from motionllm_ros.config import Config
 from motionllm_ros.engine import Description, EngineParams, StreamingEngine
 
 LOG = logging.getLogger("motionllm")
-
-NO_POSE_MODEL = ("no pose model: set the parameter pose.model to a MediaPipe pose_landmarker .task file "
-                 "(pose_landmarker_full.task from MediaPipe's pose landmarker model page)")
-
 
 def engine_params(config: Config) -> EngineParams:
     """Window length and stride, live or lossless, queue sizes and history, from the config."""
@@ -31,15 +27,15 @@ def build_engine(config: Config, on_result: Callable[[Description], None] | None
     when `model.dir` is set, MotionLLM; starts a streaming engine on them that describes windows with MotionLLM
     or, without it, with the kinematic primitives.
 
-    Raises ConfigError when pose.model is empty, PoseModelError / SmplModelError / ModelError (ValueErrors naming
-    the file) when a model file is missing or unreadable. Free everything with `close_engine`.
+    `pose.model` empty: the cached default (models_cache). Raises PoseModelError / SmplModelError / ModelError
+    (ValueErrors naming the file) when a model file is missing or unreadable. Free everything with `close_engine`.
     """
     from motionllm_ros.behavior.describer import PrimitivesDescriber
     from motionllm_ros.perception.pipeline import PerceptionPipeline, perception_params
     from motionllm_ros.perception.smpl import load_smpl_model
+    from motionllm_ros.quiet import quiet_libraries
 
-    if not config.pose.model:
-        raise ConfigError(NO_POSE_MODEL)
+    quiet_libraries()  # the node too: torchao's and torch's warnings would reach its console
     params = engine_params(config)  # invalid window/stride raise here, before any model is loaded
     smpl = load_smpl_model(config.smpl.model) if config.smpl.model else None
     if config.model.dir:

@@ -10,11 +10,16 @@ without it: tests that need it skip with a visible reason.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# The default pose model lives in the user's cache ($XDG_CACHE_HOME/motionllm/models). Tests get an empty cache of
+# their own, so a model the user (or CI) installed there cannot make a "no pose model" test pass or fail by chance.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="motionllm-test-cache-")
 
 
 def _data_dir() -> Path | None:

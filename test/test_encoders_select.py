@@ -51,6 +51,15 @@ def test_explicit_tensorrt_that_cannot_run_falls_back_with_a_warning(tower_dir, 
     assert any(r.levelno == logging.WARNING and "tensorrt" in r.getMessage() for r in caplog.records)
 
 
+@needs_onnx
+@pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
+def test_the_backend_line_names_the_precision_that_runs(tower_dir, tmp_path, caplog, backend):
+    with caplog.at_level(logging.INFO, logger="motionllm.encoders"):
+        select_backend(backend, tower_dir, tmp_path, "fp16", "cpu")
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("video backend:")]
+    assert line.startswith(f"video backend: {backend} (cpu, fp32; video.precision fp16 applies to")
+
+
 def test_explicit_torch_never_tries_the_others(tower_dir, tmp_path):
     selected = select_backend("torch", tower_dir, tmp_path, "fp16", "cpu")
     assert selected.name == "torch" and selected.skipped == ()

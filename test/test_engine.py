@@ -54,15 +54,44 @@ class FailOn:
 def test_windows_follow_data_time_and_lossless_is_repeatable(pose_model_path, dribble_frames):
     params = EngineParams(window_s=2.0, stride_s=0.5, lossless=True)
     first, engine = _run(pose_model_path, dribble_frames, params)
-    # Cuts at first stamp + 2.0 s, then every 0.5 s of data time; the end of the stream flushes a last window.
-    assert [d.window_end for d in first] == pytest.approx([2.0, 2.5, 3.0, 3.25])
-    assert all(d.window_end - d.window_start == pytest.approx(2.0) for d in first)
+    # Cuts at first stamp + 2.0 s, then every 0.5 s of data time; the end of the stream flushes the next window of
+    # the grid (1.5 .. 3.5) clipped to the last frame, not shifted to end there (1.25 .. 3.25).
+    assert [x for d in first for x in (d.window_start, d.window_end)] == pytest.approx(
+        [0.0, 2.0, 0.5, 2.5, 1.0, 3.0, 1.5, 3.25])
     assert engine.stats()["processed"] == 40 and engine.stats()["dropped_frames"] == 0
+    # Every window holds the frames in (start, end] (the node's tests pin that too).
     frames_in = [sum(d.window_start < f.stamp <= d.window_end for f in dribble_frames) for d in first]
-    assert [d.num_frames for d in first] == frames_in
+    assert [d.num_frames for d in first] == frames_in == [24, 24, 24, 21]
     assert all(d.model_id == "primitives" and d.text for d in first)
     second, _ = _run(pose_model_path, dribble_frames, params)
     assert [(d.text, d.labels, d.scores) for d in second] == [(d.text, d.labels, d.scores) for d in first]
+
+
+@pytest.mark.parametrize("window_s, stride_s", [(4.0, 1.0), (3.25, 1.0), (10.0, 10.0)])
+def test_a_clip_shorter_than_a_window_gets_one_window_covering_it(pose_model_path, dribble_frames, window_s,
+                                                                   stride_s):
+    results, _ = _run(pose_model_path, dribble_frames, EngineParams(window_s=window_s, stride_s=stride_s,
+                                                                    lossless=True))
+    # (0, 3.25]: 39 of the 40 frames; as in every window, the frame at its start belongs to none after it.
+    assert [(d.window_start, d.window_end, d.num_frames) for d in results] == [(0.0, 3.25, 39)]
+
+
+@pytest.mark.parametrize("clip, window_s, stride_s", [("hug_two_people.mp4", 1.5, 0.25),
+                                                      ("basketball_gym.mp4", 4.0, 1.0),
+                                                      ("handshake_two_people.mp4", 1.0, 0.3)])
+def test_windows_stay_inside_the_clip_and_on_the_stride_grid(test_data, pose_model_path, clip, window_s,
+                                                             stride_s):
+    frames = list(open_source(str(test_data / "video" / clip)))
+    first, last = frames[0].stamp, frames[-1].stamp
+    results, _ = _run(pose_model_path, frames, EngineParams(window_s=window_s, stride_s=stride_s, lossless=True))
+    assert len(results) >= 2
+    for i, d in enumerate(results):
+        assert first <= d.window_start < d.window_end <= last
+        # Window i starts at first + i * stride: the last one too (clipped at its end, not shifted).
+        assert d.window_start == pytest.approx(first + i * stride_s)
+    assert [d.window_end - d.window_start for d in results[:-1]] == pytest.approx([window_s] * (len(results) - 1))
+    assert results[-1].window_end == pytest.approx(last)
+    assert results[0].num_frames == sum(first < f.stamp <= first + window_s for f in frames)
 
 
 def test_a_failing_stage_is_survived_and_counted(pose_model_path, dribble_frames):

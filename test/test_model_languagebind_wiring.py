@@ -95,7 +95,7 @@ def test_convert_records_a_languagebind_tower_and_describe_answers_a_real_clip(l
     assert "video tower not found" in capsys.readouterr().err
     out = convert_release(release["lit_model"], release["lora"], release["video_projector"], release["tokenizer"],
                           tmp_path / "converted", n_head=config.n_head, n_query_groups=config.n_query_groups,
-                          lora_spec=lora, dtype=torch.float32, video_tower=languagebind_dir)
+                          lora_r=lora.r, lora_alpha=lora.alpha, dtype=torch.float32, video_tower=languagebind_dir)
     manifest = json.loads((out / "motionllm.json").read_text())
     assert manifest["video_tower_kind"] == "languagebind"
     assert manifest["video_tower"] == str(languagebind_dir.resolve())
@@ -178,13 +178,15 @@ def test_describer_encodes_each_window_s_8_frames_together(languagebind_model, t
     assert describer.frame_encoder.kept == 14
     assert describer.tower_frames_encoded == 8 * len(results)
 
-    # The window's features are encode_clip on its 8 grid frames: a 2 s window at 12 fps holds 24 frames, and the
-    # 0.25 s grid takes every third (stamps k / 4 s), all 8 of which the official sampler then picks.
+    # The window's features are encode_clip on its grid frames: the 0.25 s grid takes every third frame (stamps
+    # k / 4 s). The latest window is the last one of the stride grid, 1.5 .. 3.5 s clipped to the last frame
+    # (3.25 s): 7 grid frames, from which the official sampler picks 8 (one twice).
     window = engine.latest_window()
+    assert (window.start, window.end) == (1.5, 3.25)
     stamps = sorted(s for s in rgb_by_stamp if window.start < s <= window.end)
     expected_stamps = [s for s in stamps if abs(s * 4 - round(s * 4)) < 1e-6]
     on_grid = [s.stamp for s in window.samples if s.video is not None]
-    assert on_grid == expected_stamps and len(on_grid) == 8
+    assert on_grid == expected_stamps and len(on_grid) == 7
     picked = [on_grid[i] for i in sample_frame_indices(len(on_grid))]
     reference = LanguageBindVideoTower(languagebind_model / "video_tower")
     expected = reference.encode_clip(preprocess_frames([rgb_by_stamp[s] for s in picked]))

@@ -233,3 +233,20 @@ def test_missing_interfaces_name_where_they_were_looked_for(tmp_path: Path) -> N
     nowhere = [tmp_path / "a", tmp_path / "b" / "share" / PACKAGE]
     with pytest.raises(InterfaceDefinitionError, match=f"{nowhere[0]}, {nowhere[1]}"):
         find_interface_root(nowhere)
+
+
+@pytest.mark.parametrize("clip, scale, hint", [("street_walking_5frames.mp4", 0.5, False),
+                                               ("hug_two_people.mp4", 0.5, True)])
+def test_record_bag_says_the_raw_size_before_writing(test_data: Path, tmp_path: Path, capsys, clip: str,
+                                                     scale: float, hint: bool) -> None:
+    from motionllm_ros.cli import main
+
+    out = tmp_path / "raw.mcap"
+    assert main(["record-bag", str(test_data / "video" / clip), "--out", str(out), "--scale", str(scale)]) == 0
+    said = capsys.readouterr().err
+    megabytes = float(said.split("about ")[1].split(" MB")[0])
+    assert megabytes == pytest.approx(out.stat().st_size / 1e6, rel=0.05)  # the estimate is what gets written
+    assert ("--compressed" in said) == hint  # suggested above 100 MB (the hug clip at half size: 112 MB)
+    assert main(["record-bag", str(test_data / "video" / clip), "--out", str(tmp_path / "c.mcap"), "--scale",
+                 str(scale), "--compressed"]) == 0
+    assert "about" not in capsys.readouterr().err

@@ -22,7 +22,8 @@ def test_run_on_a_clip_prints_windows_at_the_stride(test_data, pose_model_path, 
     clip = str(test_data / "video" / "dribble_single_person.mp4")
     records = _run([clip, "--pose-model", str(pose_model_path), "-p", "window.length_s=2.0",
                     "-p", "window.stride_s=0.5"], tmp_path, "dribble")
-    assert [r["window_end"] for r in records] == pytest.approx([2.0, 2.5, 3.0, 3.25])
+    assert [x for r in records for x in (r["window_start"], r["window_end"])] == pytest.approx(
+        [0.0, 2.0, 0.5, 2.5, 1.0, 3.0, 1.5, 3.25])
     assert all(r["model_id"] == "primitives" and r["input"] == clip for r in records)
     assert all(r["description"] and len(r["labels"]) == len(r["scores"]) for r in records)
     printed = capsys.readouterr().out
@@ -112,6 +113,8 @@ def test_hug_clip_reads_standing_throughout(test_data, pose_model_path, tmp_path
     # Windows every stride of source time, the last one at the last frame: the file stamps its frames 1/30 s apart
     # except for a 0.2 s gap between frames 66 and 67, so the 72nd frame is at 76 / 30 s.
     assert [r["window_end"] for r in records] == pytest.approx([1.5, 1.75, 2.0, 2.25, 2.5, 76 / 30])
+    # The last window is the next one of the stride grid (1.25 .. 2.75) clipped to the last frame.
+    assert records[-1]["window_start"] == pytest.approx(1.25)
     assert {r["track_id"] for r in records} == {1}
     assert all(r["num_valid"] == r["num_frames"] for r in records)  # no frame lost to the other man
     for r in records:

@@ -66,9 +66,18 @@ def select_backend(
             unsupported = candidate == "tensorrt" and kind == LANGUAGEBIND
             LOG.log(logging.WARNING if unsupported else level, "video backend %s unavailable: %s", candidate, error)
             continue
-        LOG.info("video backend: %s (%s, %s)", candidate, device, precision)
+        runs = running_precision(candidate, precision, device)
+        note = "" if runs == precision else f"; video.precision {precision} applies to tensorrt and torch on CUDA"
+        LOG.info("video backend: %s (%s, %s%s)", candidate, device, runs, note)
         return SelectedBackend(candidate, tower, tuple(skipped))
     raise BackendUnavailableError("no video backend can run here:\n  " + "\n  ".join(skipped))
+
+
+def running_precision(backend: str, precision: str, device: str) -> str:
+    """What `backend` really computes in: onnxruntime runs the fp32 export; torch uses fp16 on CUDA only."""
+    if backend == "onnxruntime" or (backend == "torch" and not device.startswith("cuda")):
+        return "fp32"
+    return precision
 
 
 def _open(backend: str, kind: str, tower_dir: Path, cache: EngineCache, precision: str, device: str):
@@ -84,8 +93,6 @@ def _open(backend: str, kind: str, tower_dir: Path, cache: EngineCache, precisio
             providers_for,
         )
 
-        if precision != "fp32":
-            LOG.info("onnxruntime runs the fp32 export; precision %s applies to tensorrt and torch", precision)
         providers_for(device)  # before the export, for the same reason
         tower_class = OnnxRuntimeJointTower if kind == LANGUAGEBIND else OnnxRuntimeTower
         return tower_class(cached_onnx(tower_dir, cache).path, device)
@@ -104,9 +111,7 @@ def _torch_tower(kind: str, tower_dir: Path, precision: str, device: str):
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise BackendUnavailableError(f"torch: device {device!r} requested, but torch sees no CUDA device")
-    dtype = torch.float16 if precision == "fp16" and device.startswith("cuda") else torch.float32
-    if precision == "fp16" and dtype == torch.float32:
-        LOG.info("torch on %s runs the video tower in fp32 (fp16 is for CUDA devices)", device)
+    dtype = torch.float16 if running_precision("torch", precision, device) == "fp16" else torch.float32
     return open_torch_tower(tower_dir, kind, device=device, dtype=dtype)
 
 

@@ -3,7 +3,8 @@
 Reported (JSON-ready dict):
   prefill_s                time from a cold prefix to the first token (the whole context is computed once)
   decode_tokens_per_s      cached decoding after the first token
-                           (both best of `repeats` runs: shared machines are noisy; every run is listed too)
+                           (both the median of `repeats` runs, with their _min and _max: on a shared machine runs
+                           differ up to 2x, and a best-of-n hides that; every run is listed too)
   official_tokens_per_s    the official loop (whole sequence re-run per token), measured over a few tokens
   speedup                  decode_tokens_per_s / official_tokens_per_s
   bandwidth_gb_s           memory copy bandwidth measured in the same run (read + write bytes / time)
@@ -15,6 +16,7 @@ Reported (JSON-ready dict):
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import torch
@@ -68,7 +70,7 @@ def bench_llm(model: MotionLlm, context: int = 2200, new_tokens: int = 64, offic
                                            lambda _, log=stamps: log.append(time.perf_counter()))
         prefill_runs.append(stamps[0] - start)
         decode_runs.append((len(stamps) - 1) / (stamps[-1] - stamps[0]))
-    prefill_s, decode_tokens_per_s = min(prefill_runs), max(decode_runs)
+    prefill_s, decode_tokens_per_s = statistics.median(prefill_runs), statistics.median(decode_runs)
 
     start = time.perf_counter()
     official = generate_without_cache(model, prompt, features, SamplingConfig(max_new_tokens=official_tokens,
@@ -89,7 +91,11 @@ def bench_llm(model: MotionLlm, context: int = 2200, new_tokens: int = 64, offic
         "context": context,
         "new_tokens": new_tokens,
         "prefill_s": round(prefill_s, 4),
+        "prefill_s_min": round(min(prefill_runs), 4),
+        "prefill_s_max": round(max(prefill_runs), 4),
         "decode_tokens_per_s": round(decode_tokens_per_s, 3),
+        "decode_tokens_per_s_min": round(min(decode_runs), 3),
+        "decode_tokens_per_s_max": round(max(decode_runs), 3),
         "prefill_s_runs": [round(x, 4) for x in prefill_runs],
         "decode_tokens_per_s_runs": [round(x, 3) for x in decode_runs],
         "official_tokens": official_tokens,

@@ -304,7 +304,8 @@ def make_tiny_checkpoint(out_dir: Path, seed: int = 0, llm: LlmConfig = TINY_LLM
         config, lora, paths = write_tiny_release(Path(scratch), seed, config=llm)
         out = convert_release(
             paths["lit_model"], paths["lora"], paths["video_projector"], paths["tokenizer"], out_dir,
-            n_head=config.n_head, n_query_groups=config.n_query_groups, lora_spec=lora, dtype=torch.float32,
+            n_head=config.n_head, n_query_groups=config.n_query_groups, lora_r=lora.r, lora_alpha=lora.alpha,
+            dtype=torch.float32,
         )
     generator = torch.Generator().manual_seed(seed + 1)
     motion = ProjectorSpec("linear", TINY_MOTION_FEATURES, config.n_embd)

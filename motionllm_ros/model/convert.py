@@ -5,10 +5,17 @@ of every fused QKV layer), the video projector `.pth` (keys `0.weight 0.bias 2.w
 `tokenizer.model`. lit-gpt stores q, k and v in one weight whose rows are grouped per key/value head
 (`[q heads of group g, k_g, v_g]` for g = 0, 1, ...); rotary embeddings use the same rotate-half convention as
 transformers' Llama, so after the per-head split no row permutation is needed.
+
+Any Llama-family lit-gpt checkpoint converts, given its head count: lit-gpt's `lit_model.pth` does not record it,
+and with plain multi-head attention no tensor shape reveals it (the fused QKV has 3 x n_embd rows for any count),
+so a wrong `n_head` cannot be detected and gives a wrong model. What the shapes do tell is checked: n_embd must
+split into the heads, the fused QKV's rows give the key/value head count (grouped-query attention), the LoRA's
+lora_A rows give its rank. The LoRA's alpha is in no tensor (the release's: 16).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -51,23 +58,53 @@ def lora_weight_shapes(config: LlmConfig, spec: LoraSpec) -> dict[str, tuple[int
     return shapes
 
 
-def infer_llm_config(lit_state: dict[str, torch.Tensor], source: str, n_head: int, n_query_groups: int) -> LlmConfig:
-    """Sizes from the tensors themselves (head counts cannot be read off shapes and are given)."""
-    for key in ("transformer.wte.weight", "transformer.h.0.mlp.fc_1.weight"):
+def infer_llm_config(lit_state: dict[str, torch.Tensor], source: str, n_head: int,
+                     n_query_groups: int | None = None) -> LlmConfig:
+    """Sizes from the tensors themselves, `n_head` given (no shape shows it); `n_query_groups` (key/value heads)
+    is read from the fused QKV's rows, and checked against the value given, if any."""
+    fused_key = "transformer.h.0.attn.attn.weight"
+    for key in ("transformer.wte.weight", "transformer.h.0.mlp.fc_1.weight", fused_key):
         if key not in lit_state:
             raise CheckpointKeyError(source, key, "a tensor", "missing")
     vocab_size, n_embd = lit_state["transformer.wte.weight"].shape
     n_layer = 1 + max(int(key.split(".")[2]) for key in lit_state if key.startswith("transformer.h."))
-    if n_embd % n_head or n_head % n_query_groups:
-        raise ModelError(f"{source}: width {n_embd} does not split into {n_head} heads / {n_query_groups} groups")
+    if n_head < 1 or n_embd % n_head:
+        raise ModelError(f"{source}: n_embd {n_embd} is not divisible by --n-head {n_head}")
+    head_size = n_embd // n_head
+    fused_rows = int(lit_state[fused_key].shape[0])  # n_embd + 2 * key/value heads * head_size
+    kv_embd, odd = divmod(fused_rows - n_embd, 2)
+    if odd or kv_embd <= 0 or kv_embd % head_size or n_head % (kv_embd // head_size):
+        raise ModelError(f"{source}: its fused QKV weight has {fused_rows} rows for n_embd {n_embd}, which no "
+                         f"key/value head count fits with --n-head {n_head} (heads of {head_size})")
+    groups = kv_embd // head_size
+    if n_query_groups is not None and n_query_groups != groups:
+        raise ModelError(f"{source}: --n-query-groups {n_query_groups}, but its fused QKV weight ({fused_rows} rows) "
+                         f"holds {groups} key/value heads of {head_size} with --n-head {n_head}")
     return LlmConfig(
         vocab_size=int(vocab_size),
         n_embd=int(n_embd),
         n_layer=n_layer,
         n_head=n_head,
-        n_query_groups=n_query_groups,
+        n_query_groups=groups,
         intermediate_size=int(lit_state["transformer.h.0.mlp.fc_1.weight"].shape[0]),
     )
+
+
+def infer_lora_spec(lora_state: dict[str, torch.Tensor], source: str, r: int | None = None,
+                    alpha: float = MOTIONLLM_LORA.alpha) -> LoraSpec:
+    """The release's LoRA layout (query and value ranges of the fused QKV) with its rank read from lora_A's rows
+    (r per enabled part), checked against `r` when given; `alpha` is in no tensor."""
+    key = "transformer.h.0.attn.attn.lora_A"
+    if key not in lora_state:
+        raise CheckpointKeyError(source, key, "a tensor", "missing")
+    rows = int(lora_state[key].shape[0])
+    parts = sum(MOTIONLLM_LORA.enabled)
+    if rows % parts or (r is not None and r * parts != rows):
+        given = f"--lora-r {r}, but " if r is not None else ""
+        raise ModelError(f"{source}: {given}its {key} has {rows} rows; a LoRA on query and value has 2 x r")
+    if not alpha > 0:
+        raise ModelError(f"--lora-alpha must be positive, got {alpha}")
+    return replace(MOTIONLLM_LORA, r=rows // parts, alpha=float(alpha))
 
 
 def split_fused_qkv(fused: torch.Tensor, config: LlmConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -138,12 +175,16 @@ def convert_release(
     tokenizer: Path,
     out_dir: Path,
     n_head: int = 32,
-    n_query_groups: int = 32,
-    lora_spec: LoraSpec = MOTIONLLM_LORA,
+    n_query_groups: int | None = None,
+    lora_r: int | None = None,
+    lora_alpha: float = MOTIONLLM_LORA.alpha,
     dtype: torch.dtype = torch.bfloat16,
     video_tower: Path | None = None,
 ) -> Path:
     """`motionllm convert`: the official release -> one model directory that `checkpoint.load_model_dir` reads.
+
+    Defaults are the release's (Vicuna-7B: 32 heads; LoRA alpha 16); `n_query_groups` and `lora_r` default to
+    what the tensors hold and are checked against them when given.
 
     `video_tower` (a CLIP vision model or LanguageBind_Video_merge directory) is recorded in the manifest by
     absolute path, not copied, with its kind as its files show it (`video_tower_kind`, see towers.py).
@@ -159,6 +200,7 @@ def convert_release(
     lit_state = load_torch_state(lit_model, "LLM checkpoint")
     config = infer_llm_config(lit_state, str(lit_model), n_head, n_query_groups)
     lora_state = load_torch_state(lora, "LoRA checkpoint")
+    lora_spec = infer_lora_spec(lora_state, str(lora), lora_r, lora_alpha)
     projector_state, projector_spec = load_projector_state(load_torch_state(video_projector, "video projector"),
                                                           str(video_projector), out_dim=config.n_embd)
     hf_state = lit_to_hf_state_dict(lit_state, config, lora_state, lora_spec, str(lit_model), str(lora))

@@ -15,6 +15,7 @@ import torch
 from .checkpoint import MANIFEST, MotionLlm
 from .errors import ModelError
 from .generate import GREEDY, GenerationResult, Generator, OnText, SamplingConfig
+from .memory import pool_video_tokens
 from .motion_vqvae import MotionTokenizer, VqVaeConfig, load_motion_tokenizer
 from .prompt import motion_prompt, video_motion_prompt, video_prompt
 from .towers import checked_tower_kind, encode_sampled_frames, open_torch_tower
@@ -50,12 +51,15 @@ def load_motion_tokenizer_for(model: MotionLlm) -> MotionTokenizer:
 
 
 @torch.inference_mode()
-def video_embeddings(model: MotionLlm, tower, frames: list[np.ndarray], flip: bool = False) -> torch.Tensor:
-    """All frames of a clip -> (8 x patches, n_embd): the official 8-frame sampling, tower, projector (fp32)."""
+def video_embeddings(model: MotionLlm, tower, frames: list[np.ndarray], flip: bool = False,
+                     tokens_per_frame: int = 256) -> torch.Tensor:
+    """All frames of a clip -> (8 x tokens_per_frame, n_embd): the official 8-frame sampling, tower, pooling
+    (model.video_tokens_per_frame; 256 = none), projector (fp32)."""
     if model.video_projector is None:
         raise ModelError(f"{model.directory}: no video projector")
     clip = [frames[i] for i in sample_frame_indices(len(frames))]
     features = encode_sampled_frames(tower, preprocess_frames(clip, flip=flip)).float()  # (8, patches, hidden)
+    features = pool_video_tokens(features, tokens_per_frame)
     projector_device = next(model.video_projector.parameters()).device
     return model.video_projector(features.reshape(-1, features.shape[-1]).to(projector_device))
 

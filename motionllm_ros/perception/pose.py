@@ -11,6 +11,7 @@ distance. A downstream motion model fed a skeleton that silently jumps between t
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import math
 import numbers
@@ -21,12 +22,15 @@ from typing import Any
 
 import numpy as np
 
+from motionllm_ros import models_cache
+from motionllm_ros.quiet import native_stderr_silenced
+
 NUM_LANDMARKS = 33  # BlazePose GHUM topology
 _TORSO = (11, 12, 23, 24)  # left / right shoulder, left / right hip
 MODEL_PARAMETER = "pose.model"  # the config key (ROS parameter), also --pose-model
 MODEL_SOURCE = (
     "download pose_landmarker_full.task from MediaPipe's model page "
-    "(https://ai.google.dev/edge/mediapipe/solutions/vision/pose_landmarker#models)"
+    "(https://ai.google.dev/edge/mediapipe/solutions/vision/pose_landmarker#models), or run `motionllm models`"
 )
 
 
@@ -197,9 +201,12 @@ def _match_cost(previous: PersonBox, candidate: PersonBox) -> float:
     return shift / previous.size + abs(math.log(candidate.size / previous.size))
 
 
-def _check_model_file(path: Path) -> None:
+def _check_model_file(path: Path, is_default: bool = False) -> None:
     """Fail early with a message naming the file, the parameter and the model's source. A .task bundle is a
     zip archive; checking that here catches truncated downloads and HTML error pages before MediaPipe does."""
+    if not path.exists() and is_default:
+        raise PoseModelError(f"no pose model: '{MODEL_PARAMETER}' is empty and its default {path} does not exist: "
+                             f"{models_cache.how_to_get(path)}")
     if not path.exists():
         raise PoseModelError(f"pose model {path} (parameter '{MODEL_PARAMETER}') does not exist: {MODEL_SOURCE}")
     if not path.is_file():
@@ -215,10 +222,13 @@ class PoseEstimator:
     """MediaPipe PoseLandmarker in VIDEO mode plus target tracking. Not thread-safe: one worker calls `process`."""
 
     def __init__(self, pose_model: str | Path, params: PoseParams | None = None) -> None:
+        """`pose_model` empty: MediaPipe's pose_landmarker_full.task in the user's cache (`motionllm models`)."""
         self.params = params or PoseParams()
-        self.model_path = Path(pose_model).expanduser()
-        _check_model_file(self.model_path)
-        self._landmarker = self._create_landmarker()
+        self.model_path = Path(pose_model).expanduser() if pose_model else models_cache.default_pose_model()
+        _check_model_file(self.model_path, is_default=not pose_model)
+        with native_stderr_silenced():  # MediaPipe's ~50 INFO/WARNING lines on loading a model
+            self._landmarker = self._create_landmarker()
+        self._first_frame = True  # its first inference prints a few more
         self._tracker = TargetTracker(self.params)
         self._last_ms: int | None = None  # MediaPipe timestamp of the last frame given to it
         self._last_stamp = 0.0  # seconds, stamp of that frame
@@ -248,7 +258,8 @@ class PoseEstimator:
             ) from error
 
     def close(self) -> None:
-        self._landmarker.close()
+        with native_stderr_silenced():
+            self._landmarker.close()
 
     def __enter__(self) -> PoseEstimator:
         return self
@@ -275,7 +286,9 @@ class PoseEstimator:
             # mp.Image reads the buffer through a raw pointer, so it must be C-contiguous (a [..., ::-1] BGR->RGB
             # view is not).
             image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-            result = self._landmarker.detect_for_video(image, timestamp_ms)
+            with native_stderr_silenced() if self._first_frame else contextlib.nullcontext():
+                result = self._landmarker.detect_for_video(image, timestamp_ms)
+            self._first_frame = False
         except (RuntimeError, ValueError):
             return self._no_target(stamp, width, height, 0, NoTarget.DETECTOR_ERROR)
         self._last_ms = timestamp_ms
