@@ -9,6 +9,7 @@ the same bytes.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import struct
@@ -455,3 +456,40 @@ def argument_cases(video: Path, folder: Path) -> list[Case]:
         refused("args/features --max-gap nan", ["features", video, "--out", folder / "f.npy", "--max-gap", "nan"],
                 "--max-gap"),
     ]
+
+
+# ------------------------------------------------------------------------------------------------ model dirs
+def model_dir_cases(folder: Path, tiny: Path, video: Path) -> list[Case]:
+    """Damaged copies of a tiny model directory, loaded by `motionllm describe` and `motionllm run --model`: each is
+    refused in one line that names the damaged file."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(SEED)
+
+    def truncate(path: Path) -> None:
+        path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+
+    damages = {
+        "llm/model.safetensors": truncate,
+        "video_projector.safetensors": lambda path: path.write_bytes(b"\xff" * 8 + rng.randbytes(200)),
+        "llm/tokenizer.model": lambda path: path.write_bytes(rng.randbytes(3000)),
+        "llm/config.json": lambda path: path.write_text("{not json"),
+        "motionllm.json": lambda path: path.write_text("{\"format\": "),
+    }
+    cases = []
+    for index, (name, damage) in enumerate(damages.items()):
+        copy = folder / f"damaged{index}"
+        shutil.copytree(tiny, copy)
+        damage(copy / name)
+        cases.append(refused(f"model/describe {name}", ["describe", video, "--model", copy], name))
+    manifest = json.loads((tiny / "motionllm.json").read_text())
+    for index, change in enumerate(({"llm": {"n_embd": "wide"}}, {"llm": None}, {"format": 99})):
+        copy = folder / f"manifest{index}"
+        shutil.copytree(tiny, copy)
+        (copy / "motionllm.json").write_text(json.dumps({**manifest, **change}))
+        cases.append(refused(f"model/describe manifest {change}", ["describe", video, "--model", copy],
+                             "motionllm.json"))
+    cases.append(refused("model/run --model device=cuda", ["run", video, "--model", tiny, "--pose-model",
+                                                           folder / "unused.task", "-p", "device=cuda"], "cuda"))
+    return cases

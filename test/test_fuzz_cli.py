@@ -171,3 +171,13 @@ def test_live_replay_takes_a_far_future_stamp_as_a_gap_not_a_wait(tmp_path):
     assert "frames 5 submitted" in process.stdout
     assert "replayed as a gap" in process.stderr
     assert time.monotonic() - started < 120
+
+
+def test_damaged_model_directories_exit_2_naming_the_file(tmp_path_factory, clip):
+    pytest.importorskip("torch")
+    from motionllm_ros.model.checkpoint import make_tiny_checkpoint
+
+    tiny = make_tiny_checkpoint(tmp_path_factory.mktemp("model") / "tiny")
+    folder = tmp_path_factory.mktemp("models")
+    cases = corpus.model_dir_cases(folder / "damaged", tiny, clip)
+    assert_all_kept(run_cases(cases, folder / "run", timeout_s=300))
