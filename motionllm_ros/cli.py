@@ -510,9 +510,11 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
     import torch
 
-    from motionllm_ros.model.checkpoint import read_manifest
+    from motionllm_ros.model.checkpoint import check_release_files, read_manifest
     from motionllm_ros.model.convert import convert_release
 
+    check_release_files({"LLM checkpoint": Path(args.lit_model), "LoRA checkpoint": Path(args.lora),
+                         "video projector": Path(args.video_projector)}, Path(args.tokenizer))
     out = convert_release(Path(args.lit_model), Path(args.lora), Path(args.video_projector), Path(args.tokenizer),
                           Path(args.out), dtype=getattr(torch, args.dtype),
                           video_tower=Path(args.video_tower) if args.video_tower else None)

@@ -493,3 +493,28 @@ def model_dir_cases(folder: Path, tiny: Path, video: Path) -> list[Case]:
     cases.append(refused("model/run --model device=cuda", ["run", video, "--model", tiny, "--pose-model",
                                                            folder / "unused.task", "-p", "device=cuda"], "cuda"))
     return cases
+
+
+def release_cases(folder: Path, release: dict[str, Path]) -> list[Case]:
+    """`motionllm convert` with one file of a (tiny) official release replaced by something else."""
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    flags = {"lit_model": "--lit-model", "lora": "--lora", "video_projector": "--video-projector",
+             "tokenizer": "--tokenizer"}
+    text = folder / "text.txt"
+    text.write_text("not a checkpoint\n" * 20)
+    cut_zip = folder / "cut.pth"
+    cut_zip.write_bytes(release["lora"].read_bytes()[:release["lora"].stat().st_size // 2])
+    not_torch = folder / "plain.zip"
+    with zipfile.ZipFile(not_torch, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    replacements = [("lit_model", text), ("lora", cut_zip), ("video_projector", not_torch), ("tokenizer", text),
+                    ("tokenizer", release["lora"])]
+    cases = []
+    for index, (key, bad) in enumerate(replacements):
+        argv = ["convert", "--out", folder / f"out{index}", "--dtype", "float32"]
+        for name, flag in flags.items():
+            argv += [flag, bad if name == key else release[name]]
+        cases.append(refused(f"convert/{key}={bad.name}", argv, bad.name))
+    return cases

@@ -181,3 +181,13 @@ def test_damaged_model_directories_exit_2_naming_the_file(tmp_path_factory, clip
     folder = tmp_path_factory.mktemp("models")
     cases = corpus.model_dir_cases(folder / "damaged", tiny, clip)
     assert_all_kept(run_cases(cases, folder / "run", timeout_s=300))
+
+
+def test_a_release_file_that_is_not_one_is_refused_before_converting(tmp_path):
+    pytest.importorskip("torch")
+    from motionllm_ros.model.checkpoint import write_tiny_release
+
+    _, _, release = write_tiny_release(tmp_path / "release")
+    cases = corpus.release_cases(tmp_path / "bad", release)
+    assert_all_kept(run_cases(cases, tmp_path / "run", timeout_s=240))
+    assert not any((tmp_path / "bad").glob("out*")), "a refused conversion left an output behind"

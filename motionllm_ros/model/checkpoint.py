@@ -205,6 +205,33 @@ def _one_line(error: Exception) -> str:
     return " ".join(str(error).split())[:300] or type(error).__name__
 
 
+def check_release_files(checkpoints: dict[str, Path], tokenizer: Path) -> None:
+    """Before a conversion reads gigabytes: each checkpoint (what -> path) is a PyTorch zip archive with a
+    data.pkl (the format the converter memory-maps), the tokenizer a SentencePiece model. ModelError names the
+    file otherwise; a missing file is ModelFileNotFoundError."""
+    import zipfile
+
+    for what, path in checkpoints.items():
+        if not Path(path).is_file():
+            raise ModelFileNotFoundError(f"{what} not found: {path}")
+        try:
+            with zipfile.ZipFile(path) as archive:
+                pickled = any(name.endswith("/data.pkl") or name == "data.pkl" for name in archive.namelist())
+        except (zipfile.BadZipFile, OSError, ValueError) as error:
+            raise ModelError(f"{what} {path}: not a PyTorch checkpoint (torch.save's zip format): "
+                             f"{_one_line(error)}") from None
+        if not pickled:
+            raise ModelError(f"{what} {path}: a zip archive without data.pkl, not a PyTorch checkpoint")
+    if not Path(tokenizer).is_file():
+        raise ModelFileNotFoundError(f"tokenizer not found: {tokenizer} (Vicuna-7B v1.5's tokenizer.model)")
+    import sentencepiece
+
+    try:
+        sentencepiece.SentencePieceProcessor(model_file=str(tokenizer))
+    except Exception as error:  # sentencepiece raises RuntimeError / OSError for anything it cannot parse
+        raise ModelError(f"tokenizer {tokenizer}: not a SentencePiece model ({_one_line(error)})") from None
+
+
 def load_model_dir(directory: Path, dtype: str = "float32", device: str = "cpu") -> MotionLlm:
     """Load everything in `directory`; all files are checked before the LLM weights are read."""
     directory = Path(directory)
