@@ -126,11 +126,16 @@ def video_cases(folder: Path, data: Path | None) -> list[Case]:
         "vfr": mp4_with_durations(raw, [timescale_delta] * 20 + [2 * timescale_delta] * 20),
         "duplicate_stamps": mp4_with_durations(raw, [timescale_delta] * 10 + [0] * 5 + [timescale_delta] * 25),
     }
+    # Samples stored after the end of the edit list are not presented by FFmpeg: read, and the rest counted.
+    variants["edit_list_cut"] = mp4_with_durations(raw, [timescale_delta] * 20 + [2 * timescale_delta] * 20,
+                                                   keep_edit_list=True)
     for name, content in variants.items():
         (folder / f"{name}.mp4").write_bytes(content)
     cases.append(ok("video/vfr", ["frames", folder / "vfr.mp4", "--json"], min_frames=40, max_frames=40))
     cases.append(ok("video/duplicate_stamps", ["frames", folder / "duplicate_stamps.mp4", "--json"],
                     skipped=["duplicate_stamp"], min_frames=35, max_frames=35))
+    cases.append(ok("video/edit_list_cut", ["frames", folder / "edit_list_cut.mp4", "--json"],
+                    skipped=["undecodable_frame"], min_frames=30, max_frames=30))
     sources = [clip] + ([data / "video" / "street_walking_5frames.mp4"] if data else [])
     for source in sources:
         content = source.read_bytes()
@@ -517,4 +522,22 @@ def release_cases(folder: Path, release: dict[str, Path]) -> list[Case]:
         for name, flag in flags.items():
             argv += [flag, bad if name == key else release[name]]
         cases.append(refused(f"convert/{key}={bad.name}", argv, bad.name))
+    return cases
+
+
+def annotation_content_cases(folder: Path, video: Path, pose_model: Path) -> list[Case]:
+    """Annotation files whose YAML is fine but whose content is not: a label that is a list, a recording listed
+    twice (it would be scored twice)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    interval = "{start_s: 0, end_s: 1, label: %s}"
+    files = {
+        "label_list.yaml": f"recordings:\n  - path: {video}\n    intervals: [{interval % '[walking]'}]\n",
+        "listed_twice.yaml": "labels: [walking]\nrecordings:\n"
+                             + f"  - path: {video}\n    intervals: [{interval % 'walking'}]\n" * 2,
+    }
+    cases = []
+    for name, text in files.items():
+        (folder / name).write_text(text)
+        cases.append(refused(f"labels/{name}", ["eval", "--labels", folder / name, "--out", folder / f"out_{name}",
+                                                "--pose-model", pose_model, "--no-mcap"], name))
     return cases

@@ -75,6 +75,8 @@ class VideoFileSource:
             raise SourceError(f"{self.path}: no frame could be decoded")
         if declared > decoded:
             # The container promised more frames than the decoder delivered: a truncated or damaged file.
-            self.skipped.skip(BadFrame("undecodable_frame", f"the container declares {declared} frames, "
-                                                            f"only {decoded} decoded"), str(self.path), None,
-                              count=declared - decoded)
+            # FFmpeg also stops at the end of the container's edit list: frames stored after it are not presented.
+            self.skipped.skip(BadFrame("undecodable_frame", f"the container declares {declared} frames, the "
+                                                            f"decoder delivered {decoded} (damaged data, or frames "
+                                                            f"after the end of the edit list)"), str(self.path),
+                              None, count=declared - decoded)
