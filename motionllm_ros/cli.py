@@ -227,9 +227,9 @@ def _cmd_record_bag(args: argparse.Namespace) -> int:
 def _cmd_pose(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from motionllm_ros.outputs import check_output_file
     from motionllm_ros.perception.pipeline import PerceptionPipeline, perception_params, with_final_shape
     from motionllm_ros.perception.smpl import load_smpl_model
-    from motionllm_ros.outputs import check_output_file
     from motionllm_ros.runtime import intrinsics_of
     from motionllm_ros.sources import SourceError, open_source
 
