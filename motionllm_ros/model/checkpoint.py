@@ -211,6 +211,8 @@ def check_release_files(checkpoints: dict[str, Path], tokenizer: Path) -> None:
     file otherwise; a missing file is ModelFileNotFoundError."""
     import zipfile
 
+    if not Path(tokenizer).is_file():  # first, as convert_release itself checks
+        raise ModelFileNotFoundError(f"tokenizer not found: {tokenizer} (Vicuna-7B v1.5's tokenizer.model)")
     for what, path in checkpoints.items():
         if not Path(path).is_file():
             raise ModelFileNotFoundError(f"{what} not found: {path}")
@@ -222,8 +224,6 @@ def check_release_files(checkpoints: dict[str, Path], tokenizer: Path) -> None:
                              f"{_one_line(error)}") from None
         if not pickled:
             raise ModelError(f"{what} {path}: a zip archive without data.pkl, not a PyTorch checkpoint")
-    if not Path(tokenizer).is_file():
-        raise ModelFileNotFoundError(f"tokenizer not found: {tokenizer} (Vicuna-7B v1.5's tokenizer.model)")
     import sentencepiece
 
     try:
