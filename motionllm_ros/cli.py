@@ -31,6 +31,31 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
                              "`motionllm params` lists them)")
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (frame limits, worker counts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def _number_in(low: float, high: float, expected: str) -> Callable[[str], float]:
+    """argparse type: a number x with low < x <= high (NaN never is)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not low < value <= high:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
+
+
 def _config_from_args(args: argparse.Namespace, **flag_overrides: Any) -> config_mod.Config:
     overrides = dict(config_mod.parse_override(text) for text in args.param)
     overrides.update({name: value for name, value in flag_overrides.items() if value is not None})
@@ -125,6 +150,7 @@ def format_frames_summary(s: dict[str, Any]) -> str:
 
 # -------------------------------------------------------------------------------------------------------- run
 def _cmd_run(args: argparse.Namespace) -> int:
+    from motionllm_ros.outputs import check_output_file
     from motionllm_ros.runtime import build_engine, close_engine, description_record, intrinsics_of, replay
     from motionllm_ros.sources import at_recorded_rate, open_source
 
@@ -135,9 +161,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     elif not args.input.isdigit():
         overrides["engine.lossless"] = True  # files are replayed whole; a camera is live
     config = _config_from_args(args, **overrides)
+    if args.out is not None:
+        check_output_file(args.out, "--out")
     source = open_source(args.input, topic=config.input.bag_topic or None)
     config = _with_pose_model(config)
     intrinsics = intrinsics_of(source)
+    mcap = None
+    if args.mcap is not None:  # the path is checked here, the file created once the models have loaded
+        from motionllm_ros.recording import BagRecorder, stamp_offset_for
+
+        mcap = BagRecorder(args.mcap, distro=args.distro, compressed=not args.mcap_raw,
+                           stamp_offset_s=stamp_offset_for(source.info.kind))
     out = recorder = None  # opened once the models have loaded; publish() runs only after frames were submitted
 
     def publish(d) -> None:
@@ -156,13 +190,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if model is not None and model.random_weights:
         print(RANDOM_WEIGHTS_NOTE.format(what="its descriptions are"), file=sys.stderr)
     try:
-        out = open(args.out, "w") if args.out else None
-        if args.mcap:
-            from motionllm_ros.recording import BagRecorder, stamp_offset_for
-
-            recorder = BagRecorder(args.mcap, distro=args.distro, compressed=not args.mcap_raw,
-                                   stamp_offset_s=stamp_offset_for(source.info.kind))
-            recorder.open()
+        out = open(args.out, "w") if args.out is not None else None
+        if mcap is not None:
+            mcap.open()
+            recorder = mcap
         # A camera is live by nature; a recording replayed --live runs at its recorded rate.
         frames = at_recorded_rate(source) if args.live and not args.input.isdigit() else source
         replay(engine, progress(frames, source.info.expected_frames, "run", args.limit), recorder, intrinsics)
@@ -185,8 +216,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------------- eval
 def _cmd_eval(args: argparse.Namespace) -> int:
     from motionllm_ros.evaluation.run import EvalOptions, evaluate
+    from motionllm_ros.outputs import check_output_dir
 
     config = _with_pose_model(_config_from_args(args, **{"pose.model": args.pose_model, "model.dir": args.model}))
+    config_mod.load_yaml_file(args.labels, "annotation file")  # size, encoding and alias bombs, before any work
+    check_output_dir(args.out, "--out")
     options = EvalOptions(live=args.live, iou_threshold=args.iou, workers=args.workers, ray_address=args.ray,
                           ray_cpus=args.ray_cpus, ray_gpus=args.ray_gpus, retries=args.retries,
                           mcap=not args.no_mcap, bertscore_model=args.bertscore_model,
@@ -236,6 +270,7 @@ def _say_raw_bag_size(video: str, scale: float) -> None:
 def _cmd_pose(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from motionllm_ros.outputs import check_output_file
     from motionllm_ros.perception.pipeline import PerceptionPipeline, perception_params, with_final_shape
     from motionllm_ros.perception.smpl import load_smpl_model
     from motionllm_ros.runtime import intrinsics_of
@@ -243,6 +278,7 @@ def _cmd_pose(args: argparse.Namespace) -> int:
 
     config = _config_from_args(args, **{"pose.model": args.pose_model, "smpl.model": args.smpl_model,
                                         "input.bag_topic": args.topic})
+    check_output_file(args.out, "--out")
     smpl = load_smpl_model(config.smpl.model) if config.smpl.model else None
     source = open_source(args.input, topic=config.input.bag_topic or None)
     config = _with_pose_model(config)
@@ -256,7 +292,8 @@ def _cmd_pose(args: argparse.Namespace) -> int:
     if not frames:
         raise SourceError(f"{args.input}: the source yielded no frame (skipped: {dict(source.skipped.counts)})")
     result = pose_arrays(frames, source.info.nominal_fps)
-    np.savez(args.out, **result)
+    with open(args.out, "wb") as out:  # a file object: numpy would add ".npz" to a name without it
+        np.savez(out, **result)
     valid = int(result["valid"].sum())
     print(f"{valid}/{len(frames)} frames with a valid SMPL fit ({100.0 * valid / len(frames):.1f}%) -> {args.out}")
     print(f"per frame: {', '.join(f'{k} {v}' for k, v in sorted(counters.items()))}")
@@ -325,41 +362,65 @@ def progress(items, total: int | None, label: str, limit: int | None = None):
 def _cmd_features(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from motionllm_ros.outputs import check_output_file
     from motionllm_ros.perception import humanml3d
 
+    check_output_file(args.out, "--out")
     if args.inverse:
         features = _load_array(args.input, "features")
         joints = humanml3d.recover_from_ric(features)
-        np.save(args.out, joints)
+        _save_npy(args.out, joints)
         print(f"joints {joints.shape} (metres, y-up, 20 fps) -> {args.out}")
         return 0
     joints = _load_array(args.input, "joints")
     if args.input.endswith(".npz"):
         joints = _joints_at_20fps(np.load(args.input), args.max_gap)
     features = humanml3d.compute_features(joints)
-    np.save(args.out, features)
+    _save_npy(args.out, features)
     print(f"features {features.shape} from {len(joints)} frames at 20 fps -> {args.out}")
     return 0
 
 
 def _load_array(path: str, what: str):
-    """A .npy array, or the `joints` of an .npz from `motionllm pose`; errors name the file."""
+    """A .npy array of finite numbers, or the `joints` of an .npz from `motionllm pose`; errors name the file."""
+    import zipfile
+
     import numpy as np
 
     from motionllm_ros.perception.humanml3d import MotionDataError
 
     try:
-        data = np.load(path, allow_pickle=False)
+        # mmap: a header that claims more elements than the file holds is refused instead of allocated.
+        data = np.load(path, allow_pickle=False, mmap_mode="r")
+        if isinstance(data, np.lib.npyio.NpzFile):
+            if what != "joints" or "joints" not in data.files:
+                raise MotionDataError(f"{path}: expected a .npy of {what}, or an .npz from `motionllm pose` with "
+                                      f"'joints'; it holds {data.files}")
+            data = data["joints"]
+        array = np.array(data)
     except FileNotFoundError:
         raise MotionDataError(f"{path}: file not found") from None
-    except (OSError, ValueError) as error:
-        raise MotionDataError(f"{path}: not a numpy .npy/.npz file ({error})") from None
-    if isinstance(data, np.lib.npyio.NpzFile):
-        if what != "joints" or "joints" not in data.files:
-            raise MotionDataError(f"{path}: expected a .npy of {what}, or an .npz from `motionllm pose` with "
-                                  f"'joints'; it holds {data.files}")
-        return data["joints"]
-    return data
+    except (OSError, ValueError, EOFError, MemoryError, zipfile.BadZipFile) as error:
+        raise MotionDataError(f"{path}: not a readable numpy .npy/.npz file "
+                              f"({type(error).__name__}: {' '.join(str(error).split())[:200]})") from None
+    if array.dtype.kind not in "fiu":
+        raise MotionDataError(f"{path}: holds {array.dtype} values; expected {what} as numbers")
+    shape_ok = (array.ndim == 3 and array.shape[0] >= 2 and array.shape[1:] == (22, 3) if what == "joints"
+                else array.ndim >= 2 and array.shape[-2] >= 1 and array.shape[-1] == 263)
+    if not shape_ok:
+        expected = "(T >= 2, 22, 3) joints" if what == "joints" else "(T >= 1, 263) features"
+        raise MotionDataError(f"{path}: shape {array.shape}, expected {expected}")
+    bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+    if bad and not path.endswith(".npz"):  # a pose .npz has NaN joints where the fit failed; only valid ones are used
+        raise MotionDataError(f"{path}: {bad} of its {array.size} values are NaN or infinite")
+    return array
+
+
+def _save_npy(path: str, array) -> None:
+    import numpy as np
+
+    with open(path, "wb") as out:  # a file object: numpy would add ".npy" to a name without it
+        np.save(out, array)
 
 
 def _joints_at_20fps(pose, max_gap_s: float):
@@ -495,9 +556,11 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
     import torch
 
-    from motionllm_ros.model.checkpoint import read_manifest
+    from motionllm_ros.model.checkpoint import check_release_files, read_manifest
     from motionllm_ros.model.convert import convert_release
 
+    check_release_files({"LLM checkpoint": Path(args.lit_model), "LoRA checkpoint": Path(args.lora),
+                         "video projector": Path(args.video_projector)}, Path(args.tokenizer))
     out = convert_release(Path(args.lit_model), Path(args.lora), Path(args.video_projector), Path(args.tokenizer),
                           Path(args.out), n_head=args.n_head, n_query_groups=args.n_query_groups,
                           lora_r=args.lora_r, lora_alpha=args.lora_alpha, dtype=getattr(torch, args.dtype),
@@ -635,7 +698,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "index such as 0")
     frames.add_argument("--topic", help="image topic of a rosbag2 recording (default: the image topic with the "
                                         "most messages)")
-    frames.add_argument("--limit", type=int, help="stop after this many frames (cameras never end)")
+    frames.add_argument("--limit", type=_positive_int, help="stop after this many frames (cameras never end)")
     frames.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     _add_config_flags(frames)
     frames.set_defaults(handler=_cmd_frames)
@@ -658,7 +721,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "BehaviorDescription stream: OUT.mcap, or a rosbag2 directory")
     run.add_argument("--mcap-raw", action="store_true", help="record raw Image instead of JPEG CompressedImage")
     run.add_argument("--distro", default="humble", choices=["humble", "jazzy"], help="rosbag2 flavour to write")
-    run.add_argument("--limit", type=int, help="stop after this many frames")
+    run.add_argument("--limit", type=_positive_int, help="stop after this many frames")
     _add_config_flags(run)
     run.set_defaults(handler=_cmd_run)
 
@@ -676,10 +739,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--out", required=True, metavar="DIR")
     evaluation.add_argument("--pose-model", metavar="PATH", help="MediaPipe pose_landmarker .task (pose.model)")
     evaluation.add_argument("--model", metavar="DIR", help="MotionLLM model directory (model.dir)")
-    evaluation.add_argument("--workers", type=int, default=1, help="recordings evaluated in parallel processes")
+    evaluation.add_argument("--workers", type=_positive_int, default=1,
+                            help="recordings evaluated in parallel processes")
     evaluation.add_argument("--live", action="store_true", help="replay at the recorded rate with the live drop "
                                                                 "policy (what a robot would have seen)")
-    evaluation.add_argument("--iou", type=float, default=0.3, help="temporal IoU for a label to match (0.3)")
+    evaluation.add_argument("--iou", type=_number_in(0.0, 1.0, "a number in (0, 1]"), default=0.3,
+                            help="temporal IoU for a label to match (0.3)")
     evaluation.add_argument("--ray", metavar="ADDRESS", help="run the recordings as Ray tasks: a cluster address, "
                                                              "'auto' (this machine's cluster) or 'local' (start one)")
     evaluation.add_argument("--ray-cpus", type=float, default=1.0, help="CPUs per Ray task (1)")
@@ -720,7 +785,7 @@ def build_parser() -> argparse.ArgumentParser:
     pose.add_argument("--smpl-model", metavar="PATH",
                       help="SMPL .pkl/.npz (smpl.model); default: the built-in synthetic skeleton")
     pose.add_argument("--topic", help="image topic of a rosbag2 recording")
-    pose.add_argument("--limit", type=int, help="stop after this many frames")
+    pose.add_argument("--limit", type=_positive_int, help="stop after this many frames")
     _add_config_flags(pose)
     pose.set_defaults(handler=_cmd_pose)
 
@@ -732,7 +797,8 @@ def build_parser() -> argparse.ArgumentParser:
     features.add_argument("input", metavar="IN")
     features.add_argument("--out", required=True, metavar="OUT.npy")
     features.add_argument("--inverse", action="store_true", help="features -> joints (recover_from_ric)")
-    features.add_argument("--max-gap", type=float, default=0.5, metavar="S",
+    features.add_argument("--max-gap", type=_number_in(0.0, sys.float_info.max, "a finite number of seconds > 0"),
+                          default=0.5, metavar="S",
                           help="a tracking gap longer than this ends a segment (default 0.5 s)")
     features.set_defaults(handler=_cmd_features)
 

@@ -23,6 +23,12 @@ NODE_NAME = "motionllm"
 class ConfigError(ValueError):
     """A configuration value is unknown, of the wrong type or out of range; the message names the key."""
 
+    MAX_LENGTH = 1500  # a rejected value may be a huge string or list from a file: the message stays one short line
+
+    def __init__(self, message: str):
+        message = " ".join(message.split())
+        super().__init__(message if len(message) <= self.MAX_LENGTH else message[:self.MAX_LENGTH - 3] + "...")
+
 
 def _param(default: Any, help: str, *, choices: tuple[Any, ...] | None = None,
            min: float | None = None, max: float | None = None) -> Any:
@@ -203,7 +209,15 @@ class Config:
             if spec is None:
                 raise ConfigError(f"unknown parameter '{name}'; known parameters: {', '.join(_SPECS_BY_NAME)}")
             values[name] = spec.validate(value)
-        return _build(Config, values, prefix="")
+        return _checked(_build(Config, values, prefix=""))
+
+
+def _checked(config: Config) -> Config:
+    """Rules between parameters, which no single range can express."""
+    if config.window.stride_s > config.window.length_s:
+        raise ConfigError(f"parameter 'window.stride_s' ({config.window.stride_s}) must be <= 'window.length_s' "
+                          f"({config.window.length_s}): windows would leave data time undescribed")
+    return config
 
 
 @dataclass(frozen=True)
@@ -293,15 +307,8 @@ def ros_parameters_from_yaml(path: str | Path, node_name: str = NODE_NAME) -> di
 
     Node-specific entries override the wildcard ones, as in rcl.
     """
-    import yaml
-
     path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"parameter file not found: {path}") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"parameter file {path} is not valid YAML: {error}") from None
+    document = load_yaml_file(path, "parameter file")
     if not isinstance(document, Mapping):
         raise ConfigError(f"parameter file {path} must map node names to 'ros__parameters'")
     merged: dict[str, Any] = {}
@@ -319,11 +326,88 @@ def ros_parameters_from_yaml(path: str | Path, node_name: str = NODE_NAME) -> di
     return merged
 
 
+# Bounds of a YAML file we read (parameter and annotation files are a few KB): its size, and the number of nodes it
+# describes once every alias is expanded. A YAML "billion laughs" is a few hundred bytes whose aliases expand to
+# billions of nodes; PyYAML shares aliased objects, but flattening or printing them expands them in full.
+MAX_YAML_BYTES = 16 * 1024 * 1024
+MAX_YAML_NODES = 1_000_000
+
+
+def load_yaml_file(path: str | Path, what: str) -> Any:
+    """The document of a YAML file (safe types only), or ConfigError in one line naming `what`, the path and the
+    problem: missing, not a readable text file, too large, invalid YAML, or aliases that expand too far."""
+    import yaml
+
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_YAML_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{what} not found: {path}") from None
+    except OSError as error:  # a folder, no permission
+        raise ConfigError(f"{what} {path} cannot be read: {error.strerror or error}") from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(f"{what} {path} is larger than {MAX_YAML_BYTES // (1024 * 1024)} MiB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{what} {path} is not a UTF-8 text file (byte {error.start})") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}, set()) > MAX_YAML_NODES:
+            raise ConfigError(f"{what} {path}: its aliases expand to more than {MAX_YAML_NODES} values; refused")
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{what} {path} is not valid YAML: {error.problem or error.context}{where}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{what} {path} is not valid YAML: {' '.join(str(error).split())}") from None
+    except RecursionError:
+        raise ConfigError(f"{what} {path} is nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: Any, sizes: dict[int, int], open_nodes: set[int]) -> int:
+    """Nodes under `node` with every alias expanded, computed once per node; above MAX_YAML_NODES the count stops
+    early. A node that contains itself (a recursive alias) counts as too large."""
+    import yaml
+
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        return MAX_YAML_NODES + 1
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [child for pair in node.value for child in pair]
+    else:
+        children = []
+    open_nodes.add(key)
+    total = 1
+    for child in children:
+        total += _expanded_size(child, sizes, open_nodes)
+        if total > MAX_YAML_NODES:
+            break
+    open_nodes.discard(key)
+    sizes[key] = total
+    return total
+
+
 def load_config(params_file: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
     """Defaults, then the parameter file, then explicit overrides (CLI flags, launch arguments)."""
     config = Config()
     if params_file is not None:
-        config = config.replace(ros_parameters_from_yaml(params_file))
+        try:
+            config = config.replace(ros_parameters_from_yaml(params_file))
+        except ConfigError as error:
+            message = str(error)
+            raise (error if str(params_file) in message else ConfigError(f"parameter file {params_file}: {message}"))
     if overrides:
         config = config.replace(overrides)
     return config

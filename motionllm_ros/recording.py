@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from motionllm_ros.engine import Description
+from motionllm_ros.outputs import OutputPathError, check_output_file
 from motionllm_ros.ros.conversions import (INT32_MAX, behavior_description_msg, behavior_result, camera_info_topic,
                                            seconds_to_time)
 from motionllm_ros.sources.base import Frame
@@ -102,6 +103,10 @@ class BagRecorder:
             if taken.exists() or taken.is_symlink():
                 raise RecordingError(f"{taken} already exists; recordings are never overwritten: choose another "
                                      f"path or delete it")
+        try:  # a missing folder, /proc or a read-only place is refused before anything is recorded
+            check_output_file(self.path, "recording")
+        except OutputPathError as error:
+            raise RecordingError(str(error)) from None
         self.storage = storage
         self.distro = distro
         self.compressed = compressed
@@ -192,11 +197,12 @@ class BagRecorder:
             raise RecordingError(f"frame at stamp {frame.stamp}: expected (H, W, 3) uint8 RGB, got "
                                  f"{getattr(rgb, 'dtype', type(rgb).__name__)} {shape}")
         height, width = rgb.shape[:2]
+        if intrinsics is not None and (intrinsics.width, intrinsics.height) != (width, height):
+            # A frame of another size than the calibration (as the perception stage does): the default guess for
+            # its size is written rather than ending the recording.
+            intrinsics = None
         if intrinsics is None:
             intrinsics = Intrinsics.default(width, height)
-        elif (intrinsics.width, intrinsics.height) != (width, height):
-            raise RecordingError(f"intrinsics are for {intrinsics.width}x{intrinsics.height} images, the frame at "
-                                 f"stamp {frame.stamp} is {width}x{height}")
         header = self._header(frame.stamp, frame.frame_id)
         types = self._store.types
         if self.compressed:
@@ -324,7 +330,12 @@ def record_bag(video_path: str | Path, out: str | Path, storage: str = "mcap", c
 def _resized(rgb: np.ndarray, scale: float) -> np.ndarray:
     import cv2
 
+    from motionllm_ros.sources.images import MAX_PIXELS
+
     width = max(1, round(rgb.shape[1] * scale))
     height = max(1, round(rgb.shape[0] * scale))
+    if width * height > MAX_PIXELS:  # --scale 50 would write gigabytes per frame
+        raise RecordingError(f"scale {scale} makes a {rgb.shape[1]}x{rgb.shape[0]} frame {width}x{height}, more "
+                             f"than the {MAX_PIXELS} pixels an image may have")
     # INTER_AREA averages the pixels a downscaled pixel covers (no aliasing); upscaling interpolates linearly.
     return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)

@@ -37,6 +37,8 @@ def build_engine(config: Config, on_result: Callable[[Description], None] | None
 
     quiet_libraries()  # the node too: torchao's and torch's warnings would reach its console
     params = engine_params(config)  # invalid window/stride raise here, before any model is loaded
+    if config.model.dir:
+        check_device(config.device)
     smpl = load_smpl_model(config.smpl.model) if config.smpl.model else None
     if config.model.dir:
         # torch and transformers are imported only when a model is configured.
@@ -54,6 +56,17 @@ def build_engine(config: Config, on_result: Callable[[Description], None] | None
     except BaseException:
         pipeline.close()
         raise
+
+
+def check_device(device: str) -> None:
+    """ConfigError when `device` is 'cuda' and torch sees no CUDA device (checked before a model is loaded)."""
+    if device != "cuda":
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError("parameter 'device' is 'cuda' but torch finds no CUDA device (a CPU-only torch build, or "
+                          "no GPU visible); use device=auto or device=cpu")
 
 
 def close_engine(engine: StreamingEngine, *, flush: bool) -> None:

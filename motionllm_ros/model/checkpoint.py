@@ -131,7 +131,12 @@ def read_manifest(directory: Path) -> dict:
             f"not a model directory: {path} is missing (write one with `motionllm convert` "
             "or `motionllm make-tiny-checkpoint`)"
         )
-    manifest = json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ModelError(f"{path}: not a readable JSON manifest ({_one_line(error)})") from None
+    if not isinstance(manifest, dict):
+        raise ModelError(f"{path}: expected a JSON object, got {type(manifest).__name__}")
     if manifest.get("format") != FORMAT_VERSION:
         raise ModelError(f"{path}: format {manifest.get('format')!r}, this version reads {FORMAT_VERSION}")
     return manifest
@@ -142,11 +147,11 @@ def _projector(directory: Path, manifest: dict, name: str, file: str) -> torch.n
         return None
     from safetensors.torch import load_file
 
-    spec = ProjectorSpec(**manifest[name])
+    spec = _from_manifest(ProjectorSpec, manifest, name, directory)
     path = directory / file
     if not path.is_file():
         raise ModelFileNotFoundError(f"{name} weights not found: {path}")
-    check_shapes(str(path), safetensors_shapes(path), spec.weight_shapes())
+    check_shapes(str(path), _readable_shapes(path), spec.weight_shapes())
     return make_projector(spec, load_file(str(path)))
 
 
@@ -157,7 +162,74 @@ def load_tokenizer(llm_dir: Path):
     if not path.is_file():
         raise ModelFileNotFoundError(f"tokenizer not found: {path} (Vicuna-7B v1.5's tokenizer.model)")
     # legacy=True: every piece is encoded like SentencePieceProcessor.encode, as the official lit-llama Tokenizer.
-    return LlamaTokenizer.from_pretrained(str(llm_dir), local_files_only=True, legacy=True)
+    try:
+        return LlamaTokenizer.from_pretrained(str(llm_dir), local_files_only=True, legacy=True)
+    except Exception as error:  # sentencepiece and transformers raise unrelated types for a damaged file
+        raise ModelError(f"{path}: not a SentencePiece tokenizer model ({_one_line(error)})") from None
+
+
+def _from_manifest(cls: type, manifest: dict, key: str, directory: Path):
+    """`cls(**manifest[key])` with every value of its field's type, numbers positive and finite (these are shapes
+    and constants), or a ModelError naming the manifest and the key."""
+    import math
+    import typing
+
+    values = manifest.get(key)
+    where = f"{directory / MANIFEST}: '{key}'"
+    if not isinstance(values, dict):
+        raise ModelError(f"{where} must be an object, got {type(values).__name__}")
+    hints = typing.get_type_hints(cls)
+    for name, value in values.items():
+        kind = hints.get(name)
+        if kind is None:
+            raise ModelError(f"{where}: unknown field {name!r}")
+        accepted = (int, float) if kind is float else (kind,)
+        if isinstance(value, bool) or not isinstance(value, accepted) or (
+                kind in (int, float) and not (math.isfinite(value) and value > 0)):
+            raise ModelError(f"{where}: {name} = {value!r} is not a valid {kind.__name__}")
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as error:
+        raise ModelError(f"{where}: {_one_line(error)}") from None
+
+
+def _readable_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """The tensor shapes of a safetensors file, or a ModelError naming it when it is truncated or damaged."""
+    try:
+        return safetensors_shapes(path)
+    except Exception as error:  # safetensors' SafetensorError derives from Exception only
+        raise ModelError(f"{path}: not a readable safetensors file, truncated or damaged ({_one_line(error)})") from None
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())[:300] or type(error).__name__
+
+
+def check_release_files(checkpoints: dict[str, Path], tokenizer: Path) -> None:
+    """Before a conversion reads gigabytes: each checkpoint (what -> path) is a PyTorch zip archive with a
+    data.pkl (the format the converter memory-maps), the tokenizer a SentencePiece model. ModelError names the
+    file otherwise; a missing file is ModelFileNotFoundError."""
+    import zipfile
+
+    if not Path(tokenizer).is_file():  # first, as convert_release itself checks
+        raise ModelFileNotFoundError(f"tokenizer not found: {tokenizer} (Vicuna-7B v1.5's tokenizer.model)")
+    for what, path in checkpoints.items():
+        if not Path(path).is_file():
+            raise ModelFileNotFoundError(f"{what} not found: {path}")
+        try:
+            with zipfile.ZipFile(path) as archive:
+                pickled = any(name.endswith("/data.pkl") or name == "data.pkl" for name in archive.namelist())
+        except (zipfile.BadZipFile, OSError, ValueError) as error:
+            raise ModelError(f"{what} {path}: not a PyTorch checkpoint (torch.save's zip format): "
+                             f"{_one_line(error)}") from None
+        if not pickled:
+            raise ModelError(f"{what} {path}: a zip archive without data.pkl, not a PyTorch checkpoint")
+    import sentencepiece
+
+    try:
+        sentencepiece.SentencePieceProcessor(model_file=str(tokenizer))
+    except Exception as error:  # sentencepiece raises RuntimeError / OSError for anything it cannot parse
+        raise ModelError(f"tokenizer {tokenizer}: not a SentencePiece model ({_one_line(error)})") from None
 
 
 def load_model_dir(directory: Path, dtype: str = "float32", device: str = "cpu") -> MotionLlm:
@@ -166,14 +238,21 @@ def load_model_dir(directory: Path, dtype: str = "float32", device: str = "cpu")
     if dtype not in DTYPES:
         raise ModelError(f"model dtype {dtype!r}: expected one of {sorted(DTYPES)}")
     manifest = read_manifest(directory)
-    config = LlmConfig(**manifest["llm"])
+    config = _from_manifest(LlmConfig, manifest, "llm", directory)
     tokenizer = load_tokenizer(directory / LLM_DIR)
     if len(tokenizer) != config.vocab_size:
         tokenizer_path = directory / LLM_DIR / TOKENIZER_FILE
         raise ModelError(f"{tokenizer_path}: {len(tokenizer)} tokens, the LLM has {config.vocab_size}")
     video = _projector(directory, manifest, "video_projector", VIDEO_PROJECTOR_FILE)
     motion = _projector(directory, manifest, "motion_projector", MOTION_PROJECTOR_FILE)
-    llm = load_llm(directory / LLM_DIR, config, DTYPES[dtype], device)
+    if (directory / LLM_DIR / WEIGHTS_FILE).is_file():
+        _readable_shapes(directory / LLM_DIR / WEIGHTS_FILE)
+    try:
+        llm = load_llm(directory / LLM_DIR, config, DTYPES[dtype], device)
+    except ModelError:
+        raise
+    except (OSError, ValueError) as error:  # transformers: e.g. a config.json that is not JSON
+        raise ModelError(f"{directory / LLM_DIR}: cannot load the LLM: {_one_line(error)}") from None
     motion_vqvae = manifest.get("motion_vqvae")
     if motion_vqvae is not None:
         motion_vqvae = {**{k: directory / motion_vqvae[k] for k in ("checkpoint", "mean", "std")},

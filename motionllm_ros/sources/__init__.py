@@ -19,10 +19,16 @@ def detect_format(path: Path) -> str:
     """'rosbag2' (directory, sqlite3 or mcap file) or 'video'; SourceError when it is neither."""
     if path.is_dir():
         return "rosbag2"
-    if not path.is_file():
+    if not path.exists():
         raise SourceError(f"input not found: {path}")
-    with path.open("rb") as handle:
-        head = handle.read(16)
+    if not path.is_file():  # checked before opening: reading a FIFO would block, /dev/zero never ends
+        raise SourceError(f"{path}: not a regular file (a device, FIFO or socket); give a video file or a rosbag2 "
+                          f"recording")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(16)
+    except OSError as error:
+        raise SourceError(f"{path}: cannot be read: {error.strerror or error}") from None
     if not head:
         raise SourceError(f"{path}: the file is empty")
     if head.startswith(_MCAP_MAGIC) or head.startswith(_SQLITE_MAGIC):
@@ -62,14 +68,29 @@ def open_source(spec: str | int, topic: str | None = None, frame_id: str = "",
     return VideoFileSource(path, frame_id=frame_id, logger=logger)
 
 
-def at_recorded_rate(frames):
+# Longest pause of a real-time replay. A longer step in data time (a far-future stamp, a recorder paused for a
+# day) is a gap, not a wait: replay continues at once from the new stamp.
+MAX_REPLAY_GAP_S = 2.0
+
+
+def at_recorded_rate(frames, max_gap_s: float = MAX_REPLAY_GAP_S, logger: logging.Logger = LOG):
     """Yields `frames` no faster than their stamps advance: a recording replayed in real time, so that the live drop
-    policy sees the timing a robot would have seen."""
+    policy sees the timing a robot would have seen. A step forward of more than `max_gap_s` or any step backwards
+    restarts the clock at that frame (logged once, then counted in the log at the end)."""
     import time
 
-    first_stamp = first_wall = None
+    first_stamp = first_wall = previous = None
+    gaps = 0
     for frame in frames:
-        if first_stamp is None:
+        if previous is None or not 0.0 <= frame.stamp - previous <= max_gap_s:
+            if previous is not None:
+                gaps += 1
+                if gaps == 1:
+                    logger.warning("replay: the stamps jump by %.3f s at %.6f; replayed as a gap, not waited for "
+                                   "(further jumps are only counted)", frame.stamp - previous, frame.stamp)
             first_stamp, first_wall = frame.stamp, time.monotonic()
         time.sleep(max(0.0, (frame.stamp - first_stamp) - (time.monotonic() - first_wall)))
+        previous = frame.stamp
         yield frame
+    if gaps > 1:
+        logger.warning("replay: %d jumps in the stamps were replayed as gaps", gaps)

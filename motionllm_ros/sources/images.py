@@ -42,6 +42,10 @@ _ENCODINGS: dict[str, tuple[int, str, str | None]] = {
 
 SUPPORTED_ENCODINGS = tuple(_ENCODINGS)
 
+# Largest image decoded: 8192 x 8192. A compressed image's header can declare any size (65500 x 65500 is 12 GB of
+# RGB) in a few bytes, so the declared size is checked before OpenCV allocates anything.
+MAX_PIXELS = 8192 * 8192
+
 
 def image_to_rgb(height: int, width: int, encoding: str, is_bigendian: int, step: int, data) -> np.ndarray:
     """The fields of a sensor_msgs/Image -> (height, width, 3) uint8 RGB.
@@ -57,6 +61,9 @@ def image_to_rgb(height: int, width: int, encoding: str, is_bigendian: int, step
         raise BadFrame("empty_image", f"image is {width}x{height}")
     itemsize = np.dtype(kind).itemsize
     row_bytes = width * channels * itemsize
+    if channels == 2 and width % 2:
+        # YUV 4:2:2 stores one U/V pair per two pixels: an odd width has no valid layout (OpenCV asserts on it).
+        raise BadFrame("odd_width", f"{encoding} needs an even width, got {width}")
     if step < row_bytes:
         raise BadFrame("step_too_small", f"step {step} < width {width} x {channels} channels x {itemsize} bytes")
     buffer = np.frombuffer(data, dtype=np.uint8)
@@ -75,7 +82,11 @@ def image_to_rgb(height: int, width: int, encoding: str, is_bigendian: int, step
     import cv2
 
     source = pixels[:, :, 0] if channels == 1 else pixels
-    return cv2.cvtColor(np.ascontiguousarray(source), getattr(cv2, conversion))
+    try:
+        return cv2.cvtColor(np.ascontiguousarray(source), getattr(cv2, conversion))
+    except cv2.error as error:  # any layout OpenCV refuses is this frame's problem, not the run's
+        raise BadFrame("decode_failed", f"OpenCV cannot convert {encoding} {width}x{height}: "
+                                        f"{_one_line(error)}") from None
 
 
 def compressed_to_rgb(format: str, data) -> np.ndarray:
@@ -99,12 +110,45 @@ def compressed_to_rgb(format: str, data) -> np.ndarray:
     else:
         raise BadFrame("unknown_compression", f"format {format!r}: data is neither JPEG nor PNG "
                                               f"(starts with {head[:4].hex()})")
+    size = _declared_size(buffer.tobytes())
+    if size is not None and size[0] * size[1] > MAX_PIXELS:
+        raise BadFrame("image_too_large", f"the {format!r} image declares {size[0]}x{size[1]} pixels, more than "
+                                          f"{MAX_PIXELS}")
     import cv2
 
-    bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    try:
+        bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    except cv2.error as error:
+        raise BadFrame("decode_failed", f"OpenCV refused the {buffer.size}-byte {format!r} image: "
+                                        f"{_one_line(error)}") from None
     if bgr is None or bgr.size == 0:
         raise BadFrame("decode_failed", f"OpenCV could not decode the {buffer.size}-byte {format!r} image")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _declared_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR or a JPEG's start-of-frame segment; None when not found."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")) if len(data) >= 24 else None
+    offset = 2  # after the JPEG start-of-image marker
+    while offset + 9 <= len(data):
+        if data[offset] != 0xFF:
+            return None
+        marker = data[offset + 1]
+        if marker == 0xFF or marker == 0x01 or 0xD0 <= marker <= 0xD8:  # fill byte, markers without a length
+            offset += 1 if marker == 0xFF else 2
+            continue
+        # SOF0..SOF15 carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) share the range but do not.
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return int.from_bytes(data[offset + 7:offset + 9], "big"), int.from_bytes(data[offset + 5:offset + 7],
+                                                                                      "big")
+        offset += 2 + int.from_bytes(data[offset + 2:offset + 4], "big")
+    return None
+
+
+def _one_line(error: Exception) -> str:
+    """OpenCV errors span several lines; the last one says what failed."""
+    return str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
 
 
 def validate_rgb(rgb: np.ndarray) -> np.ndarray:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -44,22 +47,33 @@ class RosbagSource:
     """
 
     def __init__(self, path: str | Path, topic: str | None = None, logger: logging.Logger = LOG):
-        from rosbags.highlevel import AnyReader
-        from rosbags.typesys import Stores, get_typestore
-
         self.path = Path(path)
         if not self.path.exists():
             raise SourceError(f"rosbag2 recording not found: {self.path}")
-        # Old sqlite3 bags store no message definitions; Image and CompressedImage are the same in Humble and Jazzy.
-        self._reader = AnyReader(bag_paths(self.path), default_typestore=get_typestore(Stores.ROS2_HUMBLE))
+        paths = bag_paths(self.path)
+        self._repaired: Path | None = None  # a temporary readable copy of a cut .mcap, deleted on close
         try:
-            self._reader.open()
+            self._reader = _open_reader(paths)
         except Exception as error:  # rosbags raises several unrelated types for unreadable files
-            raise SourceError(f"{self.path}: cannot open as a rosbag2 recording: {error}") from error
+            readable = _readable_copy_of_cut_mcap(paths)
+            if readable is None:
+                raise SourceError(f"{self.path}: cannot open as a rosbag2 recording: {_one_line(error)}") from None
+            logger.warning("%s: the file ends mid-record (a recorder that was killed?); reading the %d bytes of "
+                           "complete records before the cut", self.path, readable.stat().st_size)
+            self._repaired = readable.parent
+            try:
+                self._reader = _open_reader([readable])
+            except Exception as error2:
+                self._discard_repaired()
+                raise SourceError(f"{self.path}: cannot open as a rosbag2 recording: {_one_line(error2)}") from None
+            if not self._reader.connections:
+                self._close()
+                raise SourceError(f"{self.path}: the file is cut short inside its first chunk of records; nothing "
+                                  f"in it can be read")
         try:
             self.connections, self.topic, self._choice_note = self._select(topic)
         except SourceError:
-            self._reader.close()
+            self._close()
             raise
         self.skipped = SkipCounter(logger)
         self.camera_info = self._read_camera_info(logger)
@@ -117,7 +131,12 @@ class RosbagSource:
             except BadFrame as error:
                 logger.warning("%s: unreadable CameraInfo on %s: %s", self.path, topic, error)
                 continue
-            if message.k[0] > 0 and message.width > 0 and message.height > 0:
+            except Exception as error:  # a corrupt region: the camera field of view is used instead
+                logger.warning("%s: CameraInfo on %s cannot be read: %s", self.path, topic, _one_line(error))
+                return None
+            k = [float(v) for v in message.k]
+            if len(k) == 9 and all(math.isfinite(v) for v in k) and k[0] > 0 and k[4] > 0 and message.width > 0 \
+                    and message.height > 0:
                 return CameraInfoData(tuple(float(v) for v in message.k), int(message.width), int(message.height),
                                       topic)
         return None
@@ -125,8 +144,21 @@ class RosbagSource:
     def __iter__(self) -> Iterator[Frame]:
         if self._choice_note:
             self._logger.info(self._choice_note)
+        messages = self._reader.messages(connections=self.connections)
+        read = 0
         try:
-            for connection, bag_time_ns, raw in self._reader.messages(connections=self.connections):
+            while True:
+                try:
+                    connection, bag_time_ns, raw = next(messages)
+                except StopIteration:
+                    break
+                except Exception as error:  # ReaderError, apsw.CorruptError, zstd errors: a damaged region
+                    # What was read before is kept; what the index promised after it is counted, not guessed at.
+                    lost = max(1, (self.info.expected_frames or 0) - read)
+                    self.skipped.skip(BadFrame("corrupt_bag", f"{_one_line(error)}; reading stopped, {lost} "
+                                                              f"message(s) not read"), self.topic, None, count=lost)
+                    break
+                read += 1
                 stamp = bag_time_ns * 1e-9
                 try:
                     message = self._deserialize(raw, connection.msgtype)
@@ -142,10 +174,79 @@ class RosbagSource:
                     continue
                 yield Frame(stamp, rgb, message.header.frame_id)
         finally:
+            self._close()
+
+    def _close(self) -> None:
+        try:
             self._reader.close()
+        finally:
+            self._discard_repaired()
+
+    def _discard_repaired(self) -> None:
+        if self._repaired is not None:
+            shutil.rmtree(self._repaired, ignore_errors=True)
+            self._repaired = None
 
     def _deserialize(self, raw: bytes, msgtype: str):
         try:
             return self._reader.deserialize(raw, msgtype)
         except Exception as error:  # corrupt CDR surfaces as struct/index/value errors from rosbags
             raise BadFrame("deserialize_failed", f"{type(error).__name__}: {error}") from error
+
+
+def _open_reader(paths: list[Path]):
+    from rosbags.highlevel import AnyReader
+    from rosbags.typesys import Stores, get_typestore
+
+    # Old sqlite3 bags store no message definitions; Image and CompressedImage are the same in Humble and Jazzy.
+    reader = AnyReader(paths, default_typestore=get_typestore(Stores.ROS2_HUMBLE))
+    reader.open()
+    return reader
+
+
+_MCAP_MAGIC = b"\x89MCAP0\r\n"
+_MCAP_FOOTER = 0x02
+_MCAP_DATA_END = 0x0F
+
+
+def _readable_copy_of_cut_mcap(paths: list[Path]) -> Path | None:
+    """A temporary copy of a single .mcap file that ends mid-record, cut at its last complete record and closed
+    with an empty DataEnd and a Footer without summary, which rosbags then reads by scanning (`meta_scan`).
+    None when `paths` is not one such file. A killed recorder leaves exactly this: no index, no footer."""
+    if len(paths) != 1 or not paths[0].is_file() or paths[0].suffix != ".mcap":
+        return None
+    size = paths[0].stat().st_size
+    with paths[0].open("rb") as handle:
+        if handle.read(len(_MCAP_MAGIC)) != _MCAP_MAGIC:
+            return None
+        handle.seek(size - len(_MCAP_MAGIC))
+        if handle.read() == _MCAP_MAGIC:
+            return None  # complete, and broken in some other way
+        end = offset = len(_MCAP_MAGIC)
+        while offset + 9 <= size:  # records: opcode (1 byte), length (uint64 LE), content
+            handle.seek(offset)
+            head = handle.read(9)
+            opcode, length = head[0], int.from_bytes(head[1:9], "little")
+            if opcode in (_MCAP_DATA_END, _MCAP_FOOTER) or offset + 9 + length > size:
+                break
+            offset = end = offset + 9 + length
+        if end == len(_MCAP_MAGIC):
+            return None  # not even the header record survived
+        folder = Path(tempfile.mkdtemp(prefix="motionllm-cut-mcap-"))
+        copy = folder / paths[0].name
+        handle.seek(0)
+        with copy.open("wb") as out:
+            remaining = end
+            while remaining:
+                block = handle.read(min(remaining, 1 << 20))
+                out.write(block)
+                remaining -= len(block)
+            out.write(bytes([_MCAP_DATA_END]) + (4).to_bytes(8, "little") + bytes(4))  # data CRC 0: unchecked
+            out.write(bytes([_MCAP_FOOTER]) + (20).to_bytes(8, "little") + bytes(20))  # no summary section
+            out.write(_MCAP_MAGIC)
+    return copy
+
+
+def _one_line(error: Exception) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -30,6 +30,7 @@ class VideoFileSource:
         if not opened:
             raise SourceError(f"{self.path}: OpenCV cannot open this file as a video")
         self.frame_id = frame_id
+        self._logger = logger
         self.camera_info = None
         self.skipped = SkipCounter(logger)
         self.info = SourceInfo("video", str(self.path), fps if fps and fps > 0 else None, declared or None)
@@ -41,13 +42,18 @@ class VideoFileSource:
         declared = self.info.expected_frames or 0
         decoded = 0
         last_stamp = -1.0
+        by_index = False  # the backend reports no presentation times: stamps are index / nominal rate throughout
         try:
             while True:
                 ok, bgr = capture.read()
                 if not ok:
                     break
                 stamp = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-                if not stamp > last_stamp and self.info.nominal_fps:
+                if decoded == 1 and stamp <= 0.0 and last_stamp == 0.0 and self.info.nominal_fps:
+                    self._logger.warning("%s: the decoder reports no presentation times; stamping frames at the "
+                                         "nominal %.3f fps", self.path, self.info.nominal_fps)
+                    by_index = True
+                if by_index:
                     stamp = decoded / self.info.nominal_fps
                 decoded += 1
                 if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.size == 0:
@@ -55,8 +61,11 @@ class VideoFileSource:
                     self.skipped.skip(BadFrame("decode_failed", f"decoder returned {shape}"), str(self.path), stamp)
                     continue
                 if not stamp > last_stamp:
-                    self.skipped.skip(BadFrame("non_increasing_stamp", f"stamp {stamp:.6f} after "
-                                                                       f"{last_stamp:.6f}"), str(self.path), stamp)
+                    # Two frames at one presentation time (or a step back) cannot both be placed in data time;
+                    # the later one is skipped and counted rather than given a made-up stamp.
+                    reason = "duplicate_stamp" if stamp == last_stamp else "non_increasing_stamp"
+                    self.skipped.skip(BadFrame(reason, f"stamp {stamp:.6f} after {last_stamp:.6f}"),
+                                      str(self.path), stamp)
                     continue
                 last_stamp = stamp
                 yield Frame(stamp, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.frame_id)
@@ -66,6 +75,8 @@ class VideoFileSource:
             raise SourceError(f"{self.path}: no frame could be decoded")
         if declared > decoded:
             # The container promised more frames than the decoder delivered: a truncated or damaged file.
-            self.skipped.skip(BadFrame("undecodable_frame", f"the container declares {declared} frames, "
-                                                            f"only {decoded} decoded"), str(self.path), None,
-                              count=declared - decoded)
+            # FFmpeg also stops at the end of the container's edit list: frames stored after it are not presented.
+            self.skipped.skip(BadFrame("undecodable_frame", f"the container declares {declared} frames, the "
+                                                            f"decoder delivered {decoded} (damaged data, or frames "
+                                                            f"after the end of the edit list)"), str(self.path),
+                              None, count=declared - decoded)
