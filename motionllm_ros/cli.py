@@ -173,7 +173,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(f"failed: {r['input']}: {r['error']}", file=sys.stderr)
     merged = result["merged"]
     print(json.dumps({"recordings": len(result["recordings"]), "failed": len(failed),
-                      **{key: merged.get(key) for key in ("micro", "macro_f1", "latency_s", "frames", "qa",
+                      **{key: merged.get(key) for key in ("micro", "micro_produced", "macro_f1", "latency_s", "frames", "qa",
                                                           "captions")}}))
     print(f"report: {args.out}/report.md, metrics: {args.out}/metrics.json", file=sys.stderr)
     return 1 if failed else 0

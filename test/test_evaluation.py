@@ -10,8 +10,8 @@ import pytest
 
 from motionllm_ros.config import Config
 from motionllm_ros.evaluation.annotations import AnnotationError, load_annotations, parse_annotations
-from motionllm_ros.evaluation.metrics import (LabelCounts, WindowPrediction, label_segments, match_counts,
-                                              qa_correct, temporal_iou)
+from motionllm_ros.evaluation.metrics import (LabelCounts, WindowPrediction, confusions, label_counts,
+                                              label_segments, match_counts, qa_correct, summarise, temporal_iou)
 from motionllm_ros.evaluation.run import EvalOptions, evaluate
 
 # Honest annotations of what the clips show (see DATA.md); "standing" and "still" are scored but not annotated
@@ -54,8 +54,11 @@ def write(tmp_path: Path, text: str) -> Path:
 
 # -- annotations ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("text, message", [
-    ("recordings: [{path: a.mp4, intervals: [{start_s: 0, end_s: 1, label: dancing}]}]",
-     "recording 0 (a.mp4): interval 0: unknown label 'dancing'"),
+    ("recordings: [{path: a.mp4, intervals: [{start_s: 0, end_s: 1, label: Dancing}]}]",
+     "recording 0 (a.mp4): interval 0: label 'Dancing' is not a lower_snake_case name"),
+    ("recordings: [{path: a.mp4, others: [{start_s: 0, end_s: 1, label: walking}]}]",
+     "recording 0 (a.mp4): others 0: expected exactly the keys person, start_s, end_s, label"),
+    ("recordings: [{path: a.mp4, people: [a, b]}]", "'people' must be a string"),
     ("recordings: [{path: a.mp4}, {path: b.mp4, intervals: [{start_s: 2, end_s: 1, label: walking}]}]",
      "recording 1 (b.mp4): interval 0: end_s (1) must be greater than start_s (2)"),
     ("recordings: [{intervals: []}]", "recording 0: 'path' (a string) is required"),
@@ -65,8 +68,6 @@ def write(tmp_path: Path, text: str) -> Path:
      "qa 0: answer 'maybe' is not one of the choices"),
     ("recordings: [{path: a.mp4, qa: [{question: q, answer: 'yes', choices: [yes, no]}]}]",
      "qa 0: choices must be a list of strings (quote yes/no/on/off), got [True, False]"),
-    ("labels: [walking]\nrecordings: [{path: a.mp4, intervals: [{start_s: 0, end_s: 1, label: running}]}]",
-     "not listed in 'labels'"),
     ("recordings: [{path: a.mp4, relative: yes please}]", "'relative' must be true or false"),
     ("recordings: {path: a.mp4}", "expected a mapping with a 'recordings' list"),
     ("recordings: [\n", "not valid YAML"),
@@ -87,6 +88,32 @@ def test_paths_resolve_against_the_annotation_file_and_labels_default_to_those_u
     assert parsed.labels == ("sitting", "waving_left_hand")
     assert parsed.recordings[0].path == tmp_path / "clip.mp4" and parsed.recordings[0].topic == "/image"
     assert parsed.recordings[1].path == Path("/abs/bag") and not parsed.recordings[1].relative
+
+
+def test_the_shared_labels_file_loads_with_people_others_and_unproduced_labels(test_data):
+    parsed = load_annotations(test_data / "labels.yaml")
+    assert {"handshake", "hug", "bending", "reaching"} <= set(parsed.labels)  # scored, not all produced today
+    assert "dribbling" not in parsed.labels  # annotated, not in `labels:`: ignored
+    handshake = next(r for r in parsed.recordings if r.path.name == "handshake_two_people.mp4")
+    assert handshake.people.startswith("two people") and handshake.others[0].person.startswith("woman in blue")
+
+
+def test_unscored_intervals_are_ignored_and_unproduced_labels_count_as_misses():
+    windows = [WindowPrediction(0.0, 2.0, frozenset({"walking", "dribbling"}))]
+    intervals = [(0.0, 2.0, "walking"), (0.0, 2.0, "dribbling"), (0.5, 1.5, "hug")]
+    counts = label_counts(windows, intervals, ["hug", "walking"])
+    assert (counts["walking"].tp, counts["hug"].fn, set(counts)) == (1, 1, {"hug", "walking"})
+    merged = summarise(counts, [], 0, 0, [], produced={"walking", "running"})
+    assert merged["micro"]["recall"] == 0.5 and merged["micro_produced"]["recall"] == 1.0
+    assert merged["micro_produced"]["labels"] == ["walking"]
+
+
+def test_confusions_name_the_label_that_was_annotated_where_a_false_one_was_said():
+    windows = [WindowPrediction(0.0, 2.0, frozenset({"walking"})), WindowPrediction(4.0, 6.0, frozenset({"walking"}))]
+    intervals = [(0.0, 2.0, "still"), (4.0, 6.0, "walking")]
+    assert confusions(windows, intervals, ["still", "walking"]) == {"walking": {"still": 1}}
+    lone = [WindowPrediction(8.0, 9.0, frozenset({"still"}))]
+    assert confusions(lone, intervals, ["still", "walking"]) == {"still": {"(nothing)": 1}}
 
 
 # -- metrics ----------------------------------------------------------------------------------------------------

@@ -42,6 +42,14 @@ POSTURE_WORDS = {"standing": "standing", "sitting": "sitting", "squatting": "squ
                  "lying": "lying on the ground", "prone": "prone (push-up position)"}
 
 
+# Every label `describe_motion` can emit (see the `_add` calls below).
+LABEL_VOCABULARY = frozenset(
+    [*POSTURES, "still", "walking", "running", "approaching_camera", "leaving_camera", "turning_left",
+     "turning_right", "both_arms_raised", "arm_overhead", "jumping", "falling"]
+    + [f"{side}_arm_raised" for side in SIDES] + [f"pointing_{side}_arm" for side in SIDES]
+    + [f"waving_{side}_hand" for side in SIDES])
+
+
 class PrimitiveInputError(ValueError):
     """stamps / joints that cannot describe a motion window; the message names the argument and its shape."""
 
