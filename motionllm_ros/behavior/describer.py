@@ -23,4 +23,7 @@ class PrimitivesDescriber:
         if len(stamps) == 0:
             return "nobody tracked in this window", (), (), 0.0, {"frames": 0}
         result = describe_motion(stamps, joints, self.params)
-        return result.description, tuple(result.labels), tuple(result.scores), result.confidence, result.details
+        # label_spans: (start, end) s of data time per label, in label order; read by the engine's consumers
+        # (BehaviorDescription.label_starts / label_ends, motionllm eval).
+        details = {**result.details, "label_spans": [list(span) for span in result.spans]}
+        return result.description, tuple(result.labels), tuple(result.scores), result.confidence, details

@@ -294,7 +294,7 @@ def _gait(scene: _Scene, kind: str, speed: float, direction: str):
     def lift_at(t: float) -> float:  # running: short flights between the steps
         return 0.04 * max(0.0, math.sin(4 * math.pi * stride_hz * t + phase)) if running else 0.0
 
-    labels = {"running" if running else "walking"}
+    labels = {"running" if running else "walking", "standing"}  # standing is the posture of a walk (labels.yaml)
     sign = {"towards": -1.0, "away": 1.0, "across": 0.0}[direction]
     radial = sign * speed * abs(math.cos(math.radians(heading)))
     if direction != "across":
@@ -355,7 +355,8 @@ def fall(scene: _Scene):
                              5: rot("x", 30.0 * math.sin(math.pi * f))})
 
     end_label = "prone" if forwards else "lying"
-    return scene.render("fall", {"standing", end_label, "falling"}, pose_at,
+    # "still": the person stands still for ~1 s before the fall starts (labels hold over their own spans)
+    return scene.render("fall", {"standing", "still", end_label, "falling"}, pose_at,
                         lambda t: tuple(begin + sign * facing * slide * progress(t)))
 
 

@@ -53,7 +53,7 @@ def windows_from_records(records: Iterable[dict[str, Any]]) -> list[WindowPredic
         labels, spans = pooled.setdefault((record["window_start"], record["window_end"]), (set(), set()))
         labels.update(record["labels"])
         spans.update((label, float(start), float(end)) for label, (start, end)
-                     in zip(record["labels"], record.get("label_spans") or ()))
+                     in zip(record["labels"], record.get("details", {}).get("label_spans") or ()))
     return [WindowPrediction(start, end, frozenset(labels), tuple(sorted(spans)))
             for (start, end), (labels, spans) in sorted(pooled.items())]
 
