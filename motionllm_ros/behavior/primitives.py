@@ -403,9 +403,9 @@ class _Window:
 
     def _span(self, held: np.ndarray | None) -> tuple[float, float]:
         """(start, end) s from grid frame 0 of the seen frames where held (M,) is True: first frame to last
-        frame + one step (a frame stands for dt of time)."""
+        frame + one step (a frame stands for dt of time), never past the last frame seen (the window's end)."""
         index = np.arange(len(self.t)) if held is None or not held.any() else np.flatnonzero(held)
-        return float(self.t[index[0]]), float(self.t[index[-1]] + self.dt)
+        return float(self.t[index[0]]), float(min(self.t[index[-1]] + self.dt, self.t[-1]))
 
     def _postures(self) -> None:
         self.posture_order: list[str] = []  # reported postures in the order they first appear
