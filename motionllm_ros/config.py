@@ -97,6 +97,12 @@ class CameraConfig:
     hfov_deg: float = _param(
         0.0, "Horizontal field of view used when no camera_info is available (videos, bags without it). 0: 62 "
         "degrees across the image's longer side, typical of robot and phone cameras.", min=0.0, max=170.0)
+    ego_motion: str = _param(
+        "image", "How the camera's own rotation is removed before motion is judged: image (background points "
+        "tracked between frames) or none (the camera is taken as still).", choices=("image", "none"))
+    ego_motion_max_residual_deg: float = _param(
+        0.3, "Degrees: median misfit of the background's rays after the estimated rotation above which the "
+        "camera's motion counts as not estimated (translation close to a wall, zoom).", min=0.01, max=10.0)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from typing import Any
 
 from motionllm_ros.behavior.primitives import PrimitiveParams, describe_motion
 from motionllm_ros.engine import Window
+from motionllm_ros.perception.egomotion import chain_rotations
 
 MODEL_ID_PRIMITIVES = "primitives"  # BehaviorDescription.MODEL_ID_PRIMITIVES
 
@@ -22,7 +23,12 @@ class PrimitivesDescriber:
         stamps, joints = window.track_motion(unseen_as_nan=True)
         if len(stamps) == 0:
             return "nobody tracked in this window", (), (), 0.0, {"frames": 0}
-        result = describe_motion(stamps, joints, self.params)
+        # The camera's rotation, chained over every frame of the window (the track's frames and the others).
+        chained = chain_rotations([sample.camera_rotation for sample in window.samples])
+        rotations = None if chained is None else chained[[k for k, sample in enumerate(window.samples)
+                                                           if sample.valid and sample.track_id == window.track_id]]
+        result = describe_motion(stamps, joints, self.params, camera_rotations=rotations,
+                                 ego_motion="none" if chained is None else "image")
         # label_spans: (start, end) s of data time per label, in label order; read by the engine's consumers
         # (BehaviorDescription.label_starts / label_ends, motionllm eval).
         details = {**result.details, "label_spans": [list(span) for span in result.spans]}

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
+from motionllm_ros.perception.egomotion import rotation_angle_deg
 from motionllm_ros.perception.skeleton import HUMANML3D_NUM_JOINTS
 
 Ramp = tuple[float, float]  # (lo, hi): score 0 at lo, 1 at hi, linear between; lo > hi means "smaller is better"
@@ -93,6 +95,10 @@ class PrimitiveParams:
     still_min_s: float = 0.8  # a pause shorter than this (between steps, a hesitation) is not "still"
     moving_speed: Ramp = (0.15, 0.35)  # m/s; "still" below, walking above (slow walking is ~0.5 m/s)
     running_speed: Ramp = (1.85, 2.15)  # m/s; brisk walking tops out near 2, jogging starts above
+    step_length: float = 0.15  # x L: the feet's offset along the way of travel, either way, that counts as one
+    # foot ahead (a walking step puts one ~0.3-0.4 L ahead of the other; a shuffle on the spot ~0.1 L)
+    min_steps: int = 2  # walking / running: the foot ahead changes at least this often during the run (each
+    # change is a step); a body that slides without stepping is the camera or the depth estimate
     upright_fraction: Ramp = (0.4, 0.6)  # walking / running need the person upright most of the window (a fall
     # or a crawl also moves the pelvis)
     radial_speed: Ramp = (0.2, 0.4)  # m/s towards (approaching) or away from (leaving) the camera
@@ -138,6 +144,8 @@ class PrimitiveParams:
     # fall; a hip moving up and down on the feet shows no steady downward acceleration
     jump_feet_with_pelvis: Ramp = (0.4, 0.7)  # rise of the lower foot / rise of the pelvis at the apex: both leave
     # the support together
+    jump_ballistic_misfit: Ramp = (0.9, 0.5)  # |ln(apex rise / (g T^2 / 8))|: a body in free fall for T seconds
+    # rises g T^2 / 8; a 0.4 m "rise" in 0.25 s is a tracking error, not a jump
 
     # Bending: torso forward over the feet, pelvis high (not sitting, not lying)
     bending_tilt_deg: Ramp = (40.0, 50.0)  # pelvis->neck angle from vertical; standing < 45 deg (labels.yaml)
@@ -187,15 +195,31 @@ def ramp(value: np.ndarray | float, limits: Ramp) -> np.ndarray:
 
 
 def describe_motion(stamps: np.ndarray, joints: np.ndarray, params: PrimitiveParams = PrimitiveParams(), *,
-                    camera_centred: bool = True) -> PrimitiveResult:
+                    camera_centred: bool = True, camera_rotations: np.ndarray | None = None,
+                    ego_motion: str = "none") -> PrimitiveResult:
     """Labels, scores, numbers and a sentence for one window of one person.
 
     stamps: (T,) seconds, data time, any order and spacing; joints: (T, 22, 3) metres, y up (see the module
     docstring for the frames). Frames with a NaN in the body (joints 0-17, up to the shoulders) or a non-finite
     stamp are "not seen"; a NaN elbow or wrist (an occluded forearm) only leaves that arm's states unjudged in the
     frame. Raises PrimitiveInputError for arrays of the wrong shape, or a degenerate skeleton (zero leg length).
+
+    Ego-motion: camera_rotations (T, 3, 3) takes each frame's camera frame into one fixed to the world (the
+    camera's own rotation, from the image or from TF: `ego_motion` says which, for the details); the joints are
+    turned by it about the camera centre before anything is judged, so a pan or a tilt is not taken for the
+    person's motion. A NaN rotation: the camera's motion is unknown there, and locomotion, turning, approaching /
+    leaving and jumps are not judged in this window (no label rather than a guess). None: the camera is still.
     """
     stamps, joints = _validated(stamps, joints)
+    camera_known = True
+    if camera_rotations is not None:
+        camera_rotations = np.asarray(camera_rotations, dtype=np.float64)
+        if camera_rotations.shape != (len(stamps), 3, 3):
+            raise PrimitiveInputError(f"camera_rotations must have shape ({len(stamps)}, 3, 3), got "
+                                      f"{camera_rotations.shape}")
+        camera_known = bool(np.all(np.isfinite(camera_rotations)))
+        if camera_known:
+            joints = np.einsum("tij,tkj->tki", camera_rotations, joints)  # R @ joint, frame by frame
     finite = np.isfinite(stamps)
     stamps, joints = stamps[finite], joints[finite]
     order = np.argsort(stamps, kind="stable")
@@ -209,11 +233,14 @@ def describe_motion(stamps: np.ndarray, joints: np.ndarray, params: PrimitivePar
         grid[:, forearm] = arm_grid[:, forearm]
     stamps = stamps[body_seen]
     seen_s = float(np.sum(np.all(np.isfinite(grid[:, BODY_JOINTS]), axis=(1, 2)))) * dt
-    details: dict[str, float | str] = {"seen_s": round(seen_s, 3), "frames": len(stamps)}
+    details: dict[str, float | str] = {"seen_s": round(seen_s, 3), "frames": len(stamps),
+                                       "ego_motion": ego_motion if camera_known else "none"}
+    if camera_rotations is not None and camera_known:
+        details["camera_rotation_deg"] = round(rotation_angle_deg(camera_rotations[0].T @ camera_rotations[-1]), 2)
     if len(stamps) < params.min_frames or seen_s < params.min_seen_s:
         text = f"not enough motion to describe: the person was seen for {seen_s:.1f} s in {len(stamps)} frames"
         return PrimitiveResult((), (), text, False, details)
-    return _Window(grid, dt, params, camera_centred, details, float(stamps[0])).result()
+    return _Window(grid, dt, params, camera_centred, details, float(stamps[0]), camera_known).result()
 
 
 def _validated(stamps: np.ndarray, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -280,8 +307,9 @@ class _Window:
     """The analysis of one resampled window: per-frame features, then one method per group of primitives."""
 
     def __init__(self, grid: np.ndarray, dt: float, params: PrimitiveParams, camera_centred: bool,
-                 details: dict[str, float | str], start: float):
+                 details: dict[str, float | str], start: float, camera_known: bool = True):
         self.p, self.dt, self.camera_centred, self.details = params, dt, camera_centred, details
+        self.camera_known = camera_known  # False: what depends on the camera's motion is not judged
         self.start = start  # s, data time of grid frame 0
         self.seen = np.all(np.isfinite(grid[:, BODY_JOINTS]), axis=(1, 2))  # (N,)
         self.j = grid[self.seen]  # (M, 22, 3) seen frames only; self.t their times from the window start
@@ -383,10 +411,15 @@ class _Window:
     # ------------------------------------------------------------------------------------------- primitives
     def result(self) -> PrimitiveResult:
         self._postures()
-        self._locomotion()
-        self._turning()
+        self.upright = self.posture_scores[:, POSTURES.index("standing")] >= 0.5
+        if self.camera_known:
+            self._locomotion()
+            self._turning()
+        else:
+            self.details["locomotion"] = "not judged: the camera's motion is unknown"
         self._arms()
-        self._jumping()
+        if self.camera_known:
+            self._jumping()
         self._falling()
         ranked = sorted(self.labels.items(), key=lambda item: (-item[1], item[0]))
         spans = tuple((round(self.start + self.spans[name][0], 3), round(self.start + self.spans[name][1], 3))
@@ -431,7 +464,6 @@ class _Window:
         velocity = self._local_slope(pelvis[:, [0, 2]], p.locomotion_span_s)  # (M, 2) (vx, vz) m/s
         speed = np.linalg.norm(velocity, axis=1)  # (M,) NaN where the span does not fit
         # Walking and running are judged on the upright frames only: a fall or a crawl also moves the pelvis.
-        self.upright = self.posture_scores[:, POSTURES.index("standing")] >= 0.5
         known = np.isfinite(speed)
         moving = np.where(known, ramp(speed, p.moving_speed), np.nan)
         running = np.where(known, ramp(speed, p.running_speed), np.nan)
@@ -439,8 +471,9 @@ class _Window:
         # Upright over the whole span the speed was measured on: the start of a fall moves an upright pelvis.
         upright = self._local_mean(self.upright.astype(float), p.locomotion_span_s) > 0.99
         walking = np.where(upright, np.minimum(moving, 1.0 - running), 0.0)
-        walk_run = self._add_run("walking", np.nan_to_num(walking), p.locomotion_min_s)
-        run_run = self._add_run("running", np.nan_to_num(np.where(upright, running, 0.0)), p.locomotion_min_s)
+        walk_run = self._add_run("walking", np.nan_to_num(walking), p.locomotion_min_s, self._stepping(velocity))
+        run_run = self._add_run("running", np.nan_to_num(np.where(upright, running, 0.0)), p.locomotion_min_s,
+                                self._stepping(velocity))
         gait = walk_run if run_run is None else run_run
         mean_velocity = np.nanmean(velocity[gait[0]:gait[1]], axis=0) if gait else np.zeros(2)
         # heading: 0 = along -z (away from the camera, into the scene), +90 = +x (the camera's right)
@@ -464,6 +497,19 @@ class _Window:
         for label, sign in (("approaching_camera", -1.0), ("leaving_camera", 1.0)):
             self._add(label, min(float(ramp(sign * radial, p.radial_speed)), float(ramp(along, p.radial_fraction)),
                                  self.labels["running" if "running" in self.labels else "walking"]), held)
+
+    def _stepping(self, velocity: np.ndarray) -> Callable[[int, int], bool]:
+        """A test of a run [start, stop): do the feet step during it? The ankles' offset along the way of travel
+        (velocity (M, 2) xz) must change sign, beyond step_length either way, at least min_steps times."""
+        def steps(start: int, stop: int) -> bool:
+            way = np.nanmean(velocity[start:stop], axis=0)
+            if not np.all(np.isfinite(way)) or not np.linalg.norm(way) > 0:
+                return False
+            ahead = (self.j[start:stop, L_ANKLE][:, [0, 2]] - self.j[start:stop, R_ANKLE][:, [0, 2]]) @ (
+                way / np.linalg.norm(way)) / self.leg  # (n,) x L: + left foot ahead
+            side = np.sign(ahead[np.abs(ahead) >= self.p.step_length])
+            return int(np.sum(side[1:] != side[:-1])) >= self.p.min_steps
+        return steps
 
     def _turning(self) -> None:
         p = self.p
@@ -528,11 +574,12 @@ class _Window:
         out[run[0]:run[1]] = True
         return out
 
-    def _add_run(self, label: str, frame_scores: np.ndarray, min_s: float) -> tuple[int, int] | None:
-        """Gives `label` over the longest unbroken run of frames with a score >= 0.5, if it lasts min_s; its
-        score is the mean over the run. Returns the run [start, stop), or None."""
+    def _add_run(self, label: str, frame_scores: np.ndarray, min_s: float,
+                 accept: Callable[[int, int], bool] | None = None) -> tuple[int, int] | None:
+        """Gives `label` over the longest unbroken run of frames with a score >= 0.5, if it lasts min_s (and
+        `accept(start, stop)` agrees); its score is the mean over the run. Returns the run [start, stop), or None."""
         run = max(self._stretches(frame_scores >= 0.5), key=lambda r: r[1] - r[0], default=(0, 0))
-        if (run[1] - run[0]) * self.dt < min_s - 1e-9:
+        if (run[1] - run[0]) * self.dt < min_s - 1e-9 or (accept is not None and not accept(*run)):
             return None
         held = np.zeros(len(frame_scores), bool)
         held[run[0]:run[1]] = True
@@ -629,8 +676,10 @@ class _Window:
             apex = a + int(np.argmax(height[a:b, PELVIS]))
             together = (feet[apex] - np.median(feet[self.upright])) / max(height[apex, PELVIS] - standing_pelvis,
                                                                           1e-6)
+            apex_rise = height[apex, PELVIS] - (height[a, PELVIS] + height[b - 1, PELVIS]) / 2
+            misfit = abs(math.log(max(apex_rise, 1e-3) / (9.81 * flight_s ** 2 / 8)))
             score = min(float(airborne[a:b].max()), float(ramp(-2.0 * curvature, p.jump_gravity_mps2)),
-                        float(ramp(together, p.jump_feet_with_pelvis)))
+                        float(ramp(together, p.jump_feet_with_pelvis)), float(ramp(misfit, p.jump_ballistic_misfit)))
             if score > best and (b - a) * self.dt >= p.jump_min_s:
                 best = score
                 held = np.zeros(len(self.t), bool)

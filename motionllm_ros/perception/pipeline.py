@@ -22,6 +22,7 @@ import numpy as np
 
 from motionllm_ros.config import Config
 from motionllm_ros.perception.camera import Intrinsics, TranslationError, estimate_translation
+from motionllm_ros.perception.egomotion import CameraRotationEstimator, EgoMotionParams
 from motionllm_ros.perception.filters import OneEuroFilter, OneEuroParams
 from motionllm_ros.perception.fitter import FitterParams, SmplFit, SmplFitter, mediapipe_to_smpl_frame
 from motionllm_ros.perception.pose import PoseEstimator, PoseParams
@@ -35,6 +36,7 @@ class PerceptionParams:
     hfov_deg: float | None = None  # camera's horizontal field of view when no intrinsics are given; None: default
     # The hip position comes from a 2D/3D least squares whose depth is noisier than the landmarks: smooth it too.
     translation_filter: OneEuroParams | None = field(default_factory=lambda: OneEuroParams(min_cutoff=1.0, beta=0.5))
+    ego_motion: EgoMotionParams | None = field(default_factory=EgoMotionParams)  # None: camera motion not estimated
 
 
 def perception_params(config: Config) -> PerceptionParams:
@@ -50,6 +52,8 @@ def perception_params(config: Config) -> PerceptionParams:
                             filter=OneEuroParams(min_cutoff=smpl.filter_min_cutoff, beta=smpl.filter_beta)
                             if smpl.filter else None),
         hfov_deg=config.camera.hfov_deg or None,
+        ego_motion=EgoMotionParams(max_residual_deg=config.camera.ego_motion_max_residual_deg)
+        if config.camera.ego_motion == "image" else None,
     )
 
 
@@ -71,6 +75,8 @@ class PersonFrame:
     # (22,) bool: joints placed from their own landmarks. False for an elbow or wrist MediaPipe could not see: the
     # fit leaves such an arm at rest (straight), which judges of posture must not read as a pointing arm.
     joint_seen: np.ndarray = field(default_factory=lambda: np.zeros(22, bool))
+    camera_rotation: np.ndarray | None = None  # (3, 3) this frame's camera -> the previous frame's (output axes),
+    # from the background of the image; NaN: the background did not say; None: estimation off
 
 
 _NAN3 = np.full(3, np.nan)
@@ -91,6 +97,9 @@ class PerceptionPipeline:
         self.counters: Counter[str] = Counter()  # "valid" and every reason a frame had no result
         self._track_id: int | None = None
         self._hip_filter = OneEuroFilter(self.params.translation_filter) if self.params.translation_filter else None
+        self._ego = (CameraRotationEstimator(self.params.ego_motion,
+                                             mediapipe_to_smpl_frame(np.eye(3), self.params.fitter.camera_pitch).T)
+                     if self.params.ego_motion is not None else None)
 
     def close(self) -> None:
         self.pose.close()
@@ -105,8 +114,12 @@ class PerceptionPipeline:
         """Never raises on bad frames: they come back invalid with a reason, and are counted."""
         seen = self.pose.process(rgb, stamp)
         target = seen.target
+        rotation = None
+        if self._ego is not None and seen.width:
+            rotation = self._ego.update(rgb, self._intrinsics_for(seen.width, seen.height),
+                                        None if target is None else target.bbox)
         if target is None:
-            return self._invalid(stamp, seen.no_target.value, None, seen.num_people)
+            return self._invalid(stamp, seen.no_target.value, None, seen.num_people, rotation=rotation)
         if target.track_id != self._track_id:
             self._track_id = target.track_id
             self.fitter.reset()
@@ -117,10 +130,10 @@ class PerceptionPipeline:
         try:
             hip_camera = estimate_translation(target.world_landmarks, pixels, target.visibility, intrinsics)
         except TranslationError:
-            return self._invalid(stamp, "no_translation", target.track_id, seen.num_people)
+            return self._invalid(stamp, "no_translation", target.track_id, seen.num_people, rotation=rotation)
         fit = self.fitter.fit_mediapipe(stamp, target.world_landmarks, target.visibility)
         if not fit.valid:
-            return self._invalid(stamp, fit.reason.value, target.track_id, seen.num_people, fit)
+            return self._invalid(stamp, fit.reason.value, target.track_id, seen.num_people, fit, rotation)
         # The camera frame and MediaPipe's world frame share their axes (x right, y down, z away), so the same
         # rotation takes the hip centre into the output frame.
         hip = mediapipe_to_smpl_frame(hip_camera[None], self.fitter.params.camera_pitch)
@@ -133,7 +146,7 @@ class PerceptionPipeline:
         visible = target.visibility[list(_FOREARM_LANDMARKS)] >= self.fitter.params.min_visibility
         joint_seen[list(_FOREARM_JOINTS)] = visible
         return PersonFrame(stamp, True, None, target.track_id, seen.num_people, fit.global_orient, fit.body_pose,
-                           fit.betas, transl, fit.joints + pelvis, fit.residual, joint_seen)
+                           fit.betas, transl, fit.joints + pelvis, fit.residual, joint_seen, rotation)
 
     def set_intrinsics(self, intrinsics: Intrinsics) -> None:
         """A camera calibration (camera_info) for the frames from now on; one assignment, so the perception worker
@@ -154,11 +167,11 @@ class PerceptionPipeline:
         return self.intrinsics
 
     def _invalid(self, stamp: float, reason: str, track_id: int | None, num_people: int,
-                 fit: SmplFit | None = None) -> PersonFrame:
+                 fit: SmplFit | None = None, rotation: np.ndarray | None = None) -> PersonFrame:
         self.counters[reason] += 1
         betas = fit.betas if fit is not None else self.fitter.betas
         return PersonFrame(stamp, False, reason, track_id, num_people, _NAN3, np.full(69, np.nan), betas, _NAN3,
-                           np.full((22, 3), np.nan), float("nan"))
+                           np.full((22, 3), np.nan), float("nan"), np.zeros(22, bool), rotation)
 
 
 def with_final_shape(frames: list[PersonFrame], model: SmplModel) -> list[PersonFrame]:
