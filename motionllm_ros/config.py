@@ -120,6 +120,52 @@ class WindowConfig:
 
 
 @dataclass(frozen=True)
+class BehaviorConfig:
+    """Thresholds of the kinematic behaviour primitives (behavior/primitives.py, PrimitiveParams). A threshold
+    written "(ramp)" is the decision point of a score that ramps linearly over the span the primitives document
+    around it; the other values are used as they are. L: the person's leg length, A: arm length."""
+
+    locomotion_span_s: float = _param(1.0, "Seconds: pelvis velocity per frame from a line fitted over this span.",
+                                      min=0.2, max=5.0)
+    locomotion_min_s: float = _param(0.5, "Seconds: shortest run of frames that gives walking or running.",
+                                     min=0.05, max=10.0)
+    still_min_s: float = _param(0.8, "Seconds: shortest run of frames that gives still.", min=0.05, max=10.0)
+    step_length: float = _param(0.15, "x L: one foot this far ahead of the other along the way of travel counts "
+                                      "as a step position.", min=0.01, max=1.0)
+    min_steps: int = _param(2, "Walking / running need at least this many steps (changes of the foot ahead).",
+                            min=0, max=20)
+    turn_rate_dps: float = _param(30.0, "Degrees per second: slower drifts of the facing are not a turn.",
+                                  min=1.0, max=720.0)
+    turn_max_step_deg: float = _param(40.0, "Degrees: a facing change between two 20 Hz frames above this is a "
+                                             "pose flip, and the run is not a turn.", min=5.0, max=180.0)
+    radial_fraction: float = _param(0.7, "(ramp) Share of the walking speed along the line of sight for "
+                                         "approaching / leaving the camera.", min=0.0, max=1.0)
+    jump_min_flight_s: float = _param(0.15, "Seconds: shortest flight of a jump.", min=0.02, max=2.0)
+    jump_max_flight_s: float = _param(1.0, "Seconds: longest flight of a jump.", min=0.05, max=3.0)
+    jump_gravity_mps2: float = _param(5.5, "(ramp) m/s^2: downward acceleration of the pelvis in the air (9.81 in "
+                                           "free fall).", min=0.0, max=20.0)
+    jump_feet_with_pelvis: float = _param(0.55, "(ramp) Rise of the lower foot / rise of the pelvis at the apex.",
+                                          min=0.0, max=2.0)
+    jump_ballistic_misfit: float = _param(0.7, "(ramp, smaller is better) |ln(apex rise / (g T^2 / 8))| for a "
+                                               "flight of T seconds.", min=0.0, max=5.0)
+    jump_max_speed: float = _param(1.5, "(ramp, smaller is better) m/s: horizontal pelvis speed in the flight; "
+                                        "faster is a running stride.", min=0.0, max=20.0)
+    bending_tilt_deg: float = _param(45.0, "(ramp) Degrees: pelvis->neck angle from vertical for bending (on the "
+                                           "feet; standing below).", min=10.0, max=90.0)
+    bending_max_tilt_deg: float = _param(92.5, "(ramp, smaller is better) Degrees: beyond this the body is not "
+                                               "bent over its feet.", min=45.0, max=180.0)
+    reaching_elbow_deg: float = _param(140.0, "(ramp) Degrees: interior elbow angle of a reaching arm.", min=90.0,
+                                       max=180.0)
+    reaching_forward: float = _param(0.625, "(ramp) x A: wrist ahead of the shoulder along the chest's facing.",
+                                     min=0.0, max=1.0)
+    reaching_elevation_low_deg: float = _param(-45.0, "(ramp) Degrees: lowest shoulder->wrist elevation of a "
+                                                      "reaching arm.", min=-90.0, max=90.0)
+    reaching_elevation_high_deg: float = _param(-15.0, "(ramp, smaller is better) Degrees: highest elevation "
+                                                       "(above: pointing).", min=-90.0, max=90.0)
+    reaching_min_s: float = _param(0.25, "Seconds: shortest reach.", min=0.05, max=5.0)
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     lossless: bool = _param(
         False, "false (live): bounded queues keep the newest frames and drop the oldest, counted; true: every frame "
@@ -188,6 +234,7 @@ class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
     motion: MotionConfig = field(default_factory=MotionConfig)
     window: WindowConfig = field(default_factory=WindowConfig)
+    behavior: BehaviorConfig = field(default_factory=BehaviorConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     video: VideoConfig = field(default_factory=VideoConfig)

@@ -34,7 +34,7 @@ def build_engine(config: Config, on_result: Callable[[Description], None] | None
     Raises ConfigError when pose.model is empty, PoseModelError / SmplModelError / ModelError (ValueErrors naming
     the file) when a model file is missing or unreadable. Free everything with `close_engine`.
     """
-    from motionllm_ros.behavior.describer import PrimitivesDescriber
+    from motionllm_ros.behavior.describer import PrimitivesDescriber, primitive_params
     from motionllm_ros.perception.pipeline import PerceptionPipeline, perception_params
     from motionllm_ros.perception.smpl import load_smpl_model
 
@@ -49,7 +49,7 @@ def build_engine(config: Config, on_result: Callable[[Description], None] | None
         describer = describer_from_config(config)
         frame_encoder = describer.frame_encoder
     else:
-        describer, frame_encoder = PrimitivesDescriber(), None
+        describer, frame_encoder = PrimitivesDescriber(primitive_params(config)), None
     # intrinsics: from camera_info when the input has it; None: camera.hfov_deg.
     pipeline = PerceptionPipeline(config.pose.model, smpl, perception_params(config), intrinsics=intrinsics)
     try:

@@ -201,3 +201,12 @@ def test_dribble_clip_is_an_upright_person_on_the_spot(test_data, pose_model_pat
         assert {"standing", "walking"} & set(result.labels), result.labels
         assert not set(NEVER_SEEN_IN_THE_CLIPS) & set(result.labels), result.labels
         assert result.details["speed_mps"] < 1.0
+
+
+def test_behavior_parameters_map_onto_the_primitives_thresholds():
+    from motionllm_ros.behavior.describer import primitive_params
+    from motionllm_ros.config import Config
+
+    assert primitive_params(Config()) == PrimitiveParams()  # the config's defaults are the primitives' own
+    moved = primitive_params(Config().replace({"behavior.bending_tilt_deg": 60.0, "behavior.min_steps": 3}))
+    assert moved.bending_tilt_deg == (55.0, 65.0) and moved.min_steps == 3  # the ramp keeps its width

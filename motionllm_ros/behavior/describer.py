@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from motionllm_ros.behavior.primitives import PrimitiveParams, describe_motion
+from motionllm_ros.config import Config
 from motionllm_ros.engine import Window
 from motionllm_ros.perception.egomotion import chain_rotations
 
 MODEL_ID_PRIMITIVES = "primitives"  # BehaviorDescription.MODEL_ID_PRIMITIVES
+
+
+def primitive_params(config: Config) -> PrimitiveParams:
+    """PrimitiveParams with the `behavior.*` parameters: a ramp (lo, hi) moves so that its midpoint is the
+    configured threshold, keeping its width; scalars are taken as they are."""
+    defaults = PrimitiveParams()
+    values = {}
+    for name, value in dataclasses.asdict(config.behavior).items():
+        default = getattr(defaults, name)
+        if isinstance(default, tuple):
+            shift = value - (default[0] + default[1]) / 2
+            value = (default[0] + shift, default[1] + shift)
+        values[name] = value
+    return dataclasses.replace(defaults, **values)
 
 
 class PrimitivesDescriber:

@@ -139,11 +139,14 @@ class PrimitiveParams:
     jump_foot_clearance: Ramp = (0.06, 0.12)  # x L, lowest foot joint above the floor
     jump_pelvis_rise: Ramp = (0.1, 0.18)  # x L over the median upright pelvis height; running bobs ~0.06
     jump_min_s: float = 0.1
-    jump_flight_s: tuple[float, float] = (0.15, 1.0)  # s; a 1 m high jump flies 0.9 s
+    jump_min_flight_s: float = 0.15  # s in the air, at least (a small hop)
+    jump_max_flight_s: float = 1.0  # s, at most: a 1 m high jump flies 0.9 s
     jump_gravity_mps2: Ramp = (4.0, 7.0)  # -(vertical acceleration of the pelvis in the air), m/s^2: 9.81 in free
     # fall; a hip moving up and down on the feet shows no steady downward acceleration
     jump_feet_with_pelvis: Ramp = (0.4, 0.7)  # rise of the lower foot / rise of the pelvis at the apex: both leave
     # the support together
+    jump_max_speed: Ramp = (1.8, 1.2)  # m/s, the pelvis's horizontal speed in the flight: a running stride's
+    # flight (both feet off, briefly) is running, not a jump
     jump_ballistic_misfit: Ramp = (0.9, 0.5)  # |ln(apex rise / (g T^2 / 8))|: a body in free fall for T seconds
     # rises g T^2 / 8; a 0.4 m "rise" in 0.25 s is a tracking error, not a jump
 
@@ -154,9 +157,9 @@ class PrimitiveParams:
     # Reaching: a straight arm held out forward, towards a point in front of the chest
     reaching_elbow_deg: Ramp = (130.0, 150.0)  # interior elbow angle
     reaching_forward: Ramp = (0.55, 0.7)  # x A, wrist ahead of the shoulder along the chest's facing direction
-    reaching_elevation_deg: tuple[Ramp, Ramp] = ((-50.0, -40.0), (-10.0, -20.0))  # shoulder->wrist from
-    # horizontal: a hand held out low and forward (to another's hand, to an object); a straight arm held at
-    # shoulder height is pointing
+    reaching_elevation_low_deg: Ramp = (-50.0, -40.0)  # shoulder->wrist from horizontal: a hand held out low and
+    reaching_elevation_high_deg: Ramp = (-10.0, -20.0)  # forward (to another's hand, to an object); a straight arm
+    # held at shoulder height is pointing
     reaching_min_s: float = 0.25  # a hand held out to shake another's lasts ~0.5 s
 
     # Falling: a fast drop of the pelvis that ends lying or prone
@@ -463,6 +466,7 @@ class _Window:
         pelvis = self.j[:, PELVIS]
         velocity = self._local_slope(pelvis[:, [0, 2]], p.locomotion_span_s)  # (M, 2) (vx, vz) m/s
         speed = np.linalg.norm(velocity, axis=1)  # (M,) NaN where the span does not fit
+        self.speed = speed
         # Walking and running are judged on the upright frames only: a fall or a crawl also moves the pelvis.
         known = np.isfinite(speed)
         moving = np.where(known, ramp(speed, p.moving_speed), np.nan)
@@ -604,7 +608,7 @@ class _Window:
             forward = np.sum(shoulder_to_wrist * self.chest, axis=1) / arm  # x A along the chest's facing
             reaching.append(np.nan_to_num(np.minimum.reduce([
                 ramp(elbow, p.reaching_elbow_deg), ramp(forward, p.reaching_forward),
-                ramp(elevation, p.reaching_elevation_deg[0]), ramp(elevation, p.reaching_elevation_deg[1])])))
+                ramp(elevation, p.reaching_elevation_low_deg), ramp(elevation, p.reaching_elevation_high_deg)])))
             self._waving(side, s, e, w)
         if self._add_run("reaching", np.maximum(*reaching), p.reaching_min_s):
             self.details["reaching_side"] = SIDES[int(np.argmax([r.sum() for r in reaching]))]
@@ -669,7 +673,7 @@ class _Window:
             # The flight: from the last frame on the ground before to the first after (both included).
             a, b = max(a - 1, 0), min(b + 1, len(self.t))
             flight_s = self.t[b - 1] - self.t[a]
-            if not p.jump_flight_s[0] <= flight_s <= p.jump_flight_s[1] or b - a < 3:
+            if not p.jump_min_flight_s <= flight_s <= p.jump_max_flight_s or b - a < 3:
                 continue
             t = self.t[a:b] - self.t[a]
             curvature = np.polyfit(t, height[a:b, PELVIS], 2)[0]  # metres / s^2 / 2
@@ -678,8 +682,10 @@ class _Window:
                                                                           1e-6)
             apex_rise = height[apex, PELVIS] - (height[a, PELVIS] + height[b - 1, PELVIS]) / 2
             misfit = abs(math.log(max(apex_rise, 1e-3) / (9.81 * flight_s ** 2 / 8)))
+            along = float(np.nanmax(self.speed[a:b])) if np.any(np.isfinite(self.speed[a:b])) else math.inf
             score = min(float(airborne[a:b].max()), float(ramp(-2.0 * curvature, p.jump_gravity_mps2)),
-                        float(ramp(together, p.jump_feet_with_pelvis)), float(ramp(misfit, p.jump_ballistic_misfit)))
+                        float(ramp(together, p.jump_feet_with_pelvis)), float(ramp(misfit, p.jump_ballistic_misfit)),
+                        float(ramp(along, p.jump_max_speed)))
             if score > best and (b - a) * self.dt >= p.jump_min_s:
                 best = score
                 held = np.zeros(len(self.t), bool)
