@@ -210,3 +210,35 @@ def test_behavior_parameters_map_onto_the_primitives_thresholds():
     assert primitive_params(Config()) == PrimitiveParams()  # the config's defaults are the primitives' own
     moved = primitive_params(Config().replace({"behavior.bending_tilt_deg": 60.0, "behavior.min_steps": 3}))
     assert moved.bending_tilt_deg == (55.0, 65.0) and moved.min_steps == 3  # the ramp keeps its width
+
+
+def test_legs_out_of_view_give_no_posture_and_no_locomotion():
+    # A seated person whose legs are out of the picture (NaN: the pipeline marks legs not in the image as unseen)
+    # must not read as standing, lying or walking; the arms are still judged.
+    motions = {m.kind: m for m in synthetic_motion_set(per_kind=1, seed=4)}
+    for kind in ("sit", "raise_arm", "walk"):
+        motion = motions[kind]
+        joints = motion.joints.copy()
+        joints[:, [4, 5, 7, 8, 10, 11]] = np.nan
+        result = describe_motion(motion.stamps, joints)
+        assert result.enough_motion
+        assert not {"standing", "sitting", "still", "walking", "turning_left", "turning_right"} & set(result.labels)
+        assert "waist up" in result.description, result.description
+        if kind == "raise_arm":
+            assert {label for label in motion.labels if label.endswith("arm_raised")} <= set(result.labels)
+
+
+def test_a_real_clip_cut_at_the_waist_reads_upper_body_only(test_data, pose_model_path):
+    # hug_two_people.mp4 with only the top 600 of its 1080 rows kept: the men are cut at the hips, their legs out of
+    # the picture (at 486 rows too few landmarks are left for a fit).
+    from motionllm_ros.perception.pipeline import PerceptionPipeline
+    from motionllm_ros.sources import open_source
+
+    with PerceptionPipeline(pose_model_path) as pipeline:
+        frames = [pipeline.process(np.ascontiguousarray(f.rgb[:600]), f.stamp)
+                  for f in open_source(str(test_data / "video" / "hug_two_people.mp4"))]
+    valid = [f for f in frames if f.valid]
+    assert len(valid) > 30 and not any(f.joint_seen[[4, 5, 7, 8, 10, 11]].any() for f in valid)
+    joints = np.stack([np.where(f.joint_seen[:, None], f.joints, np.nan) for f in valid])
+    result = describe_motion(np.array([f.stamp for f in valid]), joints)
+    assert result.enough_motion and not set(result.labels) & {"standing", "still", "walking", "lying", "sitting"}

@@ -36,7 +36,10 @@ Ramp = tuple[float, float]  # (lo, hi): score 0 at lo, 1 at hi, linear between; 
 PELVIS, L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE, L_FOOT, R_FOOT, NECK, HEAD = 0, 1, 2, 4, 5, 7, 8, 10, 11, 12, 15
 ARM_JOINTS = {"left": (16, 18, 20), "right": (17, 19, 21)}  # shoulder, elbow, wrist
 FOREARM_JOINTS = {"left": [18, 20], "right": [19, 21]}  # may be NaN (occluded) in an otherwise seen frame
-BODY_JOINTS = list(range(18))  # must be seen for a frame to count
+LEG_JOINTS = [L_KNEE, R_KNEE, L_ANKLE, R_ANKLE, L_FOOT, R_FOOT]  # may be NaN (out of view): no posture there
+BODY_JOINTS = [k for k in range(18) if k not in LEG_JOINTS]  # pelvis, hips, spine, neck, head, shoulders:
+# must be seen for a frame to count
+TORSO_TO_LEG = 1.6  # leg length / pelvis-neck length on the SMPL skeleton: the body size when no leg is seen
 SIDES = ("left", "right")
 
 POSTURES = ("standing", "sitting", "squatting", "kneeling", "lying", "prone", "bending")
@@ -230,10 +233,10 @@ def describe_motion(stamps: np.ndarray, joints: np.ndarray, params: PrimitivePar
     joints = joints[order][keep]
     body_seen = np.all(np.isfinite(joints[:, BODY_JOINTS]), axis=(1, 2))
     grid, dt = _resample(stamps[body_seen], joints[body_seen], params)
-    for forearm in FOREARM_JOINTS.values():  # an occluded forearm leaves the rest of the body usable
-        arm_seen = body_seen & np.all(np.isfinite(joints[:, forearm]), axis=(1, 2))
-        arm_grid, _ = _resample(stamps[arm_seen], joints[arm_seen], params, len(grid), stamps[body_seen][:1])
-        grid[:, forearm] = arm_grid[:, forearm]
+    for part in [*FOREARM_JOINTS.values(), LEG_JOINTS]:  # an occluded forearm or legs out of view leave the
+        part_seen = body_seen & np.all(np.isfinite(joints[:, part]), axis=(1, 2))  # rest of the body usable
+        part_grid, _ = _resample(stamps[part_seen], joints[part_seen], params, len(grid), stamps[body_seen][:1])
+        grid[:, part] = part_grid[:, part]
     stamps = stamps[body_seen]
     seen_s = float(np.sum(np.all(np.isfinite(grid[:, BODY_JOINTS]), axis=(1, 2)))) * dt
     details: dict[str, float | str] = {"seen_s": round(seen_s, 3), "frames": len(stamps),
@@ -319,9 +322,13 @@ class _Window:
         self.t = np.flatnonzero(self.seen) * dt  # (M,) seconds
         self.grid_index = np.flatnonzero(self.seen)  # of each seen frame: gaps break velocities and runs
         j = self.j
+        # Posture, locomotion, turns, jumps and falls are judged only where the legs are seen.
+        self.legs_seen = np.all(np.isfinite(j[:, LEG_JOINTS]), axis=(1, 2))  # (M,)
         thigh = np.linalg.norm(j[:, [L_KNEE, R_KNEE]] - j[:, [L_HIP, R_HIP]], axis=-1)  # (M, 2)
         shin = np.linalg.norm(j[:, [L_ANKLE, R_ANKLE]] - j[:, [L_KNEE, R_KNEE]], axis=-1)
-        self.leg = float(np.median(thigh + shin))  # metres; the body size every posture is measured in
+        # metres; the body size every posture is measured in
+        self.leg = float(np.median((thigh + shin)[self.legs_seen])) if self.legs_seen.any() else TORSO_TO_LEG * float(
+            np.median(np.linalg.norm(j[:, NECK] - j[:, PELVIS], axis=-1)))
         if not self.leg > 0.05:
             raise PrimitiveInputError(f"joints: leg length (hip-knee-ankle) is {self.leg:.3f} m, not a body")
         self.thigh = thigh
@@ -335,12 +342,13 @@ class _Window:
         self.posture = np.where(self.posture_scores[np.arange(len(best)), best] >= 0.5, best, -1)  # (M,) or -1
         self.labels: dict[str, float] = {}
         self.spans: dict[str, tuple[float, float]] = {}  # label -> (start, end) s from grid frame 0
-        details.update(leg_length_m=round(self.leg, 3), arm_length_m=round(self.arm, 3))
+        details.update(leg_length_m=round(self.leg, 3), arm_length_m=round(self.arm, 3),
+                       legs_seen_s=round(float(self.legs_seen.sum()) * dt, 3))
 
     # -------------------------------------------------------------------------------------------- per frame
     def _floor(self) -> np.ndarray:
-        lowest = np.full(len(self.seen), np.inf)
-        lowest[self.seen] = np.nanmin(self.j[:, :, 1], axis=1)
+        lowest = np.full(len(self.seen), np.inf)  # where no leg is seen, the lowest joint is not on the floor
+        lowest[self.seen] = np.where(self.legs_seen, np.nanmin(self.j[:, :, 1], axis=1), np.inf)
         half = max(1, round(self.p.floor_window_s / 2 / self.dt))
         padded = np.pad(lowest, half, constant_values=np.inf)
         rolling = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1).min(axis=1)
@@ -390,7 +398,8 @@ class _Window:
             "lying": np.minimum.reduce([horizontal, low, 1.0 - down]),
             "prone": np.minimum.reduce([horizontal, low, down]),
         }
-        return np.stack([scores[name] for name in POSTURES], axis=1)
+        return np.where(self.legs_seen[:, None], np.nan_to_num(np.stack([scores[name] for name in POSTURES], axis=1)),
+                        0.0)
 
     def _velocity(self, values: np.ndarray) -> np.ndarray:
         """d values / dt (M,) by central differences over velocity_span_s within unbroken stretches of seen
@@ -471,7 +480,7 @@ class _Window:
         known = np.isfinite(speed)
         moving = np.where(known, ramp(speed, p.moving_speed), np.nan)
         running = np.where(known, ramp(speed, p.running_speed), np.nan)
-        still_run = self._add_run("still", np.where(known, 1.0 - moving, 0.0), p.still_min_s)
+        still_run = self._add_run("still", np.where(known & self.legs_seen, 1.0 - moving, 0.0), p.still_min_s)
         # Upright over the whole span the speed was measured on: the start of a fall moves an upright pelvis.
         upright = self._local_mean(self.upright.astype(float), p.locomotion_span_s) > 0.99
         walking = np.where(upright, np.minimum(moving, 1.0 - running), 0.0)
@@ -517,7 +526,8 @@ class _Window:
 
     def _turning(self) -> None:
         p = self.p
-        upright = self.tilt < 45.0  # the chest's horizontal direction is meaningless when lying
+        upright = (self.tilt < 45.0) & self.legs_seen  # the chest's facing means nothing lying; turning is
+        # locomotion, judged where the legs are seen
         if upright.sum() < 2:
             return
         yaw = np.full(len(self.t), np.nan)  # (M,) degrees, + towards the person's left (counter-clockwise from above)
@@ -724,6 +734,8 @@ class _Window:
             main = ", then ".join(POSTURE_WORDS[name] for name in postures)
             if "still" in labels and postures == ["standing"]:
                 main = "standing still"
+        elif not self.legs_seen.any():
+            main = "seen from the waist up only (legs not in view: no posture or locomotion)"
         else:
             main = "in an unclear posture" if "still" in labels else "moving in an unclear way"
         parts = [f"one person {main}"]

@@ -84,6 +84,10 @@ _NAN3 = np.full(3, np.nan)
 # them: the parts of the body most often hidden (behind the torso, behind another person).
 _FOREARM_JOINTS = (18, 20, 19, 21)
 _FOREARM_LANDMARKS = (13, 15, 14, 16)
+# Knees, ankles, feet (SMPL 4, 5, 7, 8, 10, 11) <- MediaPipe knees, ankles, foot tips: legs out of the picture are
+# placed by the fitter's priors, and must not be read as a posture.
+_LEG_JOINTS = (4, 5, 7, 8, 10, 11)
+_LEG_LANDMARKS = (25, 26, 27, 28, 31, 32)
 LOG = logging.getLogger("motionllm.perception")
 
 
@@ -143,8 +147,14 @@ class PerceptionPipeline:
         pelvis = self.fitter.model.rest_joints(fit.betas)[0] + transl
         self.counters["valid"] += 1
         joint_seen = np.ones(22, bool)
-        visible = target.visibility[list(_FOREARM_LANDMARKS)] >= self.fitter.params.min_visibility
-        joint_seen[list(_FOREARM_JOINTS)] = visible
+        threshold = self.fitter.params.min_visibility
+        joint_seen[list(_FOREARM_JOINTS)] = target.visibility[list(_FOREARM_LANDMARKS)] >= threshold
+        # Legs: in the picture, whether or not the other leg hides one (MediaPipe's presence, not its visibility,
+        # which is low for a self-occluded knee): inside the image and present.
+        legs = list(_LEG_LANDMARKS)
+        inside = np.all((target.image_landmarks[legs, :2] >= 0.0) & (target.image_landmarks[legs, :2] <= 1.0), axis=1)
+        present = target.presence[legs] >= threshold if target.presence is not None else True
+        joint_seen[list(_LEG_JOINTS)] = inside & present
         return PersonFrame(stamp, True, None, target.track_id, seen.num_people, fit.global_orient, fit.body_pose,
                            fit.betas, transl, fit.joints + pelvis, fit.residual, joint_seen, rotation)
 
