@@ -163,6 +163,17 @@ class BehaviorConfig:
     reaching_elevation_high_deg: float = _param(-15.0, "(ramp, smaller is better) Degrees: highest elevation "
                                                        "(above: pointing).", min=-90.0, max=90.0)
     reaching_min_s: float = _param(0.25, "Seconds: shortest reach.", min=0.05, max=5.0)
+    wave_vertical: float = _param(0.7, "(ramp, smaller is better) Vertical share of the wrist's main direction of "
+                                       "motion: a wave goes side to side, a lift up and down.", min=0.0, max=1.0)
+    exercise_min_reps: int = _param(2, "Repetitions an exercise needs to be said.", min=1, max=100)
+    exercise_min_rep_s: float = _param(0.5, "Seconds per repetition, at least.", min=0.1, max=60.0)
+    exercise_max_rep_s: float = _param(8.0, "Seconds per repetition, at most.", min=0.2, max=60.0)
+    squat_range: float = _param(0.25, "(ramp) x L: pelvis height range of squats (feet down, torso upright).",
+                                min=0.0, max=2.0)
+    push_up_range: float = _param(0.125, "(ramp) x L: neck height range of push-ups, cobra included (face down, "
+                                         "hips low).", min=0.0, max=2.0)
+    lift_range: float = _param(0.6, "(ramp) x A: range of the wrists' height over the shoulders in lifts.",
+                               min=0.0, max=3.0)
 
 
 @dataclass(frozen=True)

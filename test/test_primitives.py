@@ -21,7 +21,7 @@ REQUIRED_LABELS = {
     "standing", "sitting", "squatting", "kneeling", "lying", "prone", "still", "walking", "running",
     "turning_left", "turning_right", "left_arm_raised", "right_arm_raised", "both_arms_raised", "arm_overhead",
     "waving_left_hand", "waving_right_hand", "pointing_left_arm", "pointing_right_arm", "jumping", "falling",
-    "approaching_camera", "leaving_camera",
+    "approaching_camera", "leaving_camera", "exercising",
 }
 MIN_PRECISION = MIN_RECALL = 0.9
 
@@ -67,6 +67,8 @@ def test_numbers_match_the_designed_motion(synthetic):
             assert d["turn_deg"] == pytest.approx(motion.truth["turn_deg"], abs=15.0)
         if "jump_height_m" in motion.truth:
             assert d["jump_height_m"] == pytest.approx(motion.truth["jump_height_m"], abs=0.08)
+        if "repetitions" in motion.truth:  # squats, push-ups, lifts: the exercise and its count
+            assert (d["exercise"], d["repetitions"]) == (motion.kind, motion.truth["repetitions"]), motion.kind
 
 
 def test_sentence_says_what_the_labels_say(synthetic):
@@ -78,6 +80,8 @@ def test_sentence_says_what_the_labels_say(synthetic):
             assert "right hand waving at" in result.description and "Hz" in result.description
         if motion.kind == "fall":
             assert "falling" in result.description
+        if motion.kind == "push_ups":
+            assert f"doing push-ups ({motion.truth['repetitions']} repetitions)" in result.description
     assert all(0.5 <= s <= 1.0 for _, r in zip(*synthetic) for s in r.scores)
     assert all(list(r.scores) == sorted(r.scores, reverse=True) for r in synthetic[1])
 

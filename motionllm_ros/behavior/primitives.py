@@ -50,7 +50,7 @@ POSTURE_WORDS = {"standing": "standing", "sitting": "sitting", "squatting": "squ
 # Every label `describe_motion` can emit (see the `_add` calls below).
 LABEL_VOCABULARY = frozenset(
     [*POSTURES, "still", "walking", "running", "approaching_camera", "leaving_camera", "turning_left",
-     "turning_right", "both_arms_raised", "arm_overhead", "jumping", "falling"]
+     "turning_right", "both_arms_raised", "arm_overhead", "jumping", "falling", "exercising"]
     + ["reaching"]
     + [f"{side}_arm_raised" for side in SIDES] + [f"pointing_{side}_arm" for side in SIDES]
     + [f"waving_{side}_hand" for side in SIDES])
@@ -135,6 +135,8 @@ class PrimitiveParams:
     wave_amplitude: Ramp = (0.03, 0.07)  # x A, std of the wrist along its main direction (~0.1 A when waving)
     wave_periodicity: Ramp = (0.35, 0.65)  # share of that motion explained by one sinusoid at the peak frequency
     wave_cycles: Ramp = (1.2, 1.8)  # cycles seen: one back-and-forth is not a wave
+    wave_vertical: Ramp = (0.8, 0.6)  # |vertical component| of the wrist's main direction of motion: a wave goes
+    # side to side; a hand going up and down (a press, a lift) is not waving
 
     # Jumping: evidence of flight. Both feet off the floor and the pelvis above its standing height, rising
     # together, on a ballistic (free-fall) vertical trajectory with a plausible flight time; a bump in the hip
@@ -164,6 +166,16 @@ class PrimitiveParams:
     reaching_elevation_high_deg: Ramp = (-10.0, -20.0)  # forward (to another's hand, to an object); a straight arm
     # held at shoulder height is pointing
     reaching_min_s: float = 0.25  # a hand held out to shake another's lasts ~0.5 s
+
+    # Exercising: repetitions of one movement, counted with hysteresis (a repetition goes out past 70% of the
+    # movement's range and back under 30%, or the reverse), on the signal of each exercise
+    exercise_min_reps: int = 2  # one squat is sitting down and getting up
+    exercise_min_rep_s: float = 0.5  # s per repetition, at least: a plausible pace
+    exercise_max_rep_s: float = 8.0  # s per repetition, at most
+    squat_range: Ramp = (0.2, 0.3)  # x L, pelvis height above the floor, feet on the floor, torso upright
+    push_up_range: Ramp = (0.1, 0.15)  # x L, neck height, body horizontal (a push-up, or the cobra: hips down,
+    # chest up)
+    lift_range: Ramp = (0.5, 0.7)  # x A, wrists over the shoulders, torso upright
 
     # Falling: a fast drop of the pelvis that ends lying or prone
     fall_down_speed: Ramp = (0.8, 1.2)  # m/s peak downward pelvis speed; sitting or lying down carefully < 0.7
@@ -290,6 +302,17 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def _hysteresis_changes(values: np.ndarray, lo: float, hi: float) -> list[int]:
+    """Indices where values (n,) cross from under lo to over hi or back (the first crossing of each kind)."""
+    changes, state = [], 0  # 0: not yet out of the middle band; -1: low; +1: high
+    for k, value in enumerate(values):
+        now = -1 if value < lo else 1 if value > hi else state
+        if state and now != state:
+            changes.append(k)
+        state = now
+    return changes
 
 
 def _least_squares_slope(times: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -433,6 +456,7 @@ class _Window:
         if self.camera_known:
             self._jumping()
         self._falling()
+        self._exercising()
         ranked = sorted(self.labels.items(), key=lambda item: (-item[1], item[0]))
         spans = tuple((round(self.start + self.spans[name][0], 3), round(self.start + self.spans[name][1], 3))
                       for name, _ in ranked)
@@ -616,8 +640,8 @@ class _Window:
                                           ramp(elevation, p.pointing_elevation_high_deg)])
             self._add_run(f"pointing_{side}_arm", np.nan_to_num(pointing), p.pointing_min_s)
             forward = np.sum(shoulder_to_wrist * self.chest, axis=1) / arm  # x A along the chest's facing
-            reaching.append(np.nan_to_num(np.minimum.reduce([
-                ramp(elbow, p.reaching_elbow_deg), ramp(forward, p.reaching_forward),
+            reaching.append(np.nan_to_num(np.minimum.reduce([  # upright: a plank's straight arms are not reaching
+                self.upright_torso, ramp(elbow, p.reaching_elbow_deg), ramp(forward, p.reaching_forward),
                 ramp(elevation, p.reaching_elevation_low_deg), ramp(elevation, p.reaching_elevation_high_deg)])))
             self._waving(side, s, e, w)
         if self._add_run("reaching", np.maximum(*reaching), p.reaching_min_s):
@@ -664,7 +688,7 @@ class _Window:
         amplitude = float(signal.std()) / self.arm
         cycles = frequency * n * self.dt
         score = min(float(ramp(amplitude, p.wave_amplitude)), float(ramp(periodicity, p.wave_periodicity)),
-                    float(ramp(cycles, p.wave_cycles)))
+                    float(ramp(cycles, p.wave_cycles)), float(ramp(abs(main_direction[1]), p.wave_vertical)))
         if score >= 0.5:
             self._add(f"waving_{side}_hand", score)
             self.details[f"wave_hz_{side}"] = round(frequency, 2)
@@ -704,6 +728,40 @@ class _Window:
         if best >= 0.5:
             self._add("jumping", best, held)
 
+    def _exercising(self) -> None:
+        """Squats, push-ups (the cobra form too) and lifts, each from its own signal (M,), with the count."""
+        p, j = self.p, self.j
+        height = (j[:, :, 1] - self.floor[:, None]) / self.leg  # x L above the floor
+        upright = self.legs_seen & (self.tilt < 65.0)
+        # Face down with hips and legs low (a plank, or the cobra's hips on the floor and chest up).
+        thighs = np.abs(_elevation_deg(j[:, [L_KNEE, R_KNEE]] - j[:, [L_HIP, R_HIP]])).mean(axis=1)
+        flat = self.legs_seen & (height[:, PELVIS] < 0.75) & (thighs < 35.0) & (self.chest[:, 1] < 0.0)
+        feet_down = height[:, [L_ANKLE, R_ANKLE, L_FOOT, R_FOOT]].min(axis=1) < p.jump_foot_clearance[0]
+        wrists = (j[:, [20, 21], 1].mean(axis=1) - j[:, [16, 17], 1].mean(axis=1)) / self.arm
+        best: tuple[float, str, int, tuple[int, int]] = (0.0, "", 0, (0, 0))
+        for name, signal, mask, limits in (("squats", height[:, PELVIS], upright & feet_down, p.squat_range),
+                                           ("push_ups", height[:, NECK], flat, p.push_up_range),
+                                           ("lifts", wrists, upright & np.isfinite(wrists), p.lift_range)):
+            run = max(self._stretches(mask), key=lambda r: r[1] - r[0], default=(0, 0))
+            values = signal[run[0]:run[1]]
+            if len(values) < 3:
+                continue
+            lo, hi = np.percentile(values, [5, 95])
+            changes = _hysteresis_changes(values, lo + 0.3 * (hi - lo), lo + 0.7 * (hi - lo))
+            reps = len(changes) // 2
+            if reps < p.exercise_min_reps:
+                continue
+            pace = (changes[2 * reps - 1] - changes[0]) * self.dt / max(reps - 0.5, 0.5)  # s per repetition
+            score = float(ramp(hi - lo, limits)) if p.exercise_min_rep_s <= pace <= p.exercise_max_rep_s else 0.0
+            if score > best[0]:
+                best = (score, name, reps, (run[0] + changes[0], run[0] + changes[2 * reps - 1] + 1))
+        score, name, reps, (start, stop) = best
+        if score >= 0.5:
+            held = np.zeros(len(self.t), bool)
+            held[max(start - 1, 0):stop] = True
+            self._add("exercising", score, held)
+            self.details.update(exercise=name, repetitions=reps)
+
     def _falling(self) -> None:
         p = self.p
         pelvis_y = self.j[:, PELVIS, 1]
@@ -714,10 +772,13 @@ class _Window:
         end = self.t >= self.t[-1] - p.fall_end_s
         drop = (pelvis_y[:peak + 1].max() - np.median(pelvis_y[end])) / self.leg
         lying = np.isin(self.posture[end], [POSTURES.index("lying"), POSTURES.index("prone")]).mean()
+        # A fall starts on the feet: a body already on the floor that lowers itself (a push-up) does not fall.
+        was_up = bool(self.upright[:peak + 1].any())
         score = min(float(ramp(down_speed[peak], p.fall_down_speed)), float(ramp(drop, p.fall_drop)),
-                    float(ramp(lying, p.fall_end_lying)))
+                    float(ramp(lying, p.fall_end_lying))) if was_up else 0.0
         if score >= 0.5:
-            self._add("falling", score)
+            held = self.t >= self.t[max(peak - round(p.fall_end_s / self.dt), 0)]  # the drop and what follows
+            self._add("falling", score, held)
             self.details.update(fall_speed_mps=round(float(down_speed[peak]), 2),
                                 fall_drop_m=round(float(drop * self.leg), 2))
 
@@ -746,6 +807,8 @@ class _Window:
                 start, end = self.spans[f"turning_{side}"]
                 parts.append(f"turning {side} by {abs(float(d['turn_deg'])):.0f} degrees at {start:.1f}-{end:.1f} s")
         parts.extend(self._arm_phrases())
+        if "exercising" in labels:
+            parts.append(f"doing {str(d['exercise']).replace('_', '-')} ({d['repetitions']} repetitions)")
         return ", ".join(parts)
 
     def _direction(self) -> str:
