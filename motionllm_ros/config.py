@@ -154,7 +154,7 @@ class BehaviorConfig:
                                            "feet; standing below).", min=10.0, max=90.0)
     bending_max_tilt_deg: float = _param(92.5, "(ramp, smaller is better) Degrees: beyond this the body is not "
                                                "bent over its feet.", min=45.0, max=180.0)
-    reaching_elbow_deg: float = _param(140.0, "(ramp) Degrees: interior elbow angle of a reaching arm.", min=90.0,
+    reaching_elbow_deg: float = _param(110.0, "(ramp) Degrees: interior elbow angle of a reaching arm.", min=90.0,
                                        max=180.0)
     reaching_forward: float = _param(0.625, "(ramp) x A: wrist ahead of the shoulder along the chest's facing.",
                                      min=0.0, max=1.0)
@@ -163,6 +163,8 @@ class BehaviorConfig:
     reaching_elevation_high_deg: float = _param(-15.0, "(ramp, smaller is better) Degrees: highest elevation "
                                                        "(above: pointing).", min=-90.0, max=90.0)
     reaching_min_s: float = _param(0.25, "Seconds: shortest reach.", min=0.05, max=5.0)
+    reaching_max_s: float = _param(0.6, "Seconds: a reach is the movement out; an arm held out longer is its first "
+                                        "this-many seconds.", min=0.1, max=10.0)
     wave_vertical: float = _param(0.7, "(ramp, smaller is better) Vertical share of the wrist's main direction of "
                                        "motion: a wave goes side to side, a lift up and down.", min=0.0, max=1.0)
     exercise_min_reps: int = _param(2, "Repetitions an exercise needs to be said.", min=1, max=100)

@@ -308,7 +308,7 @@ def test_eval_with_a_model_scores_its_text_and_names_it(test_data, pose_model_pa
 # -- regression: the shared clips against their frame-by-frame annotations ---------------------------------------
 # Floors under the figures the README prints (`motionllm eval --labels ../shared/data/labels.yaml`, default windows
 # of 4 s every 1 s); a change that loses precision or recall on the real clips fails here.
-SHARED_CLIPS_FLOOR = {"precision": 0.45, "f1": 0.40}
+SHARED_CLIPS_FLOOR = {"precision": 0.45, "f1": 0.42}
 
 
 def test_shared_clips_against_labels_yaml(test_data, pose_model_path, tmp_path):

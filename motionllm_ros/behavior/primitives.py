@@ -160,12 +160,15 @@ class PrimitiveParams:
     bending_max_tilt_deg: Ramp = (100.0, 85.0)  # beyond horizontal the body is not bent over its feet
 
     # Reaching: a straight arm held out forward, towards a point in front of the chest
-    reaching_elbow_deg: Ramp = (130.0, 150.0)  # interior elbow angle
+    reaching_elbow_deg: Ramp = (100.0, 120.0)  # interior elbow angle: extended (with the wrist well ahead of the
+    # shoulder, see reaching_forward), not necessarily straight: a hand held out to another's is bent ~120-135
     reaching_forward: Ramp = (0.55, 0.7)  # x A, wrist ahead of the shoulder along the chest's facing direction
     reaching_elevation_low_deg: Ramp = (-50.0, -40.0)  # shoulder->wrist from horizontal: a hand held out low and
     reaching_elevation_high_deg: Ramp = (-10.0, -20.0)  # forward (to another's hand, to an object); a straight arm
     # held at shoulder height is pointing
     reaching_min_s: float = 0.25  # a hand held out to shake another's lasts ~0.5 s
+    reaching_max_s: float = 0.6  # s: a reach is the movement out; an arm held out longer is holding, pointing or
+    # shaking hands, and the reach is the first this-many seconds of it
 
     # Exercising: repetitions of one movement, counted with hysteresis (a repetition goes out past 70% of the
     # movement's range and back under 30%, or the reverse), on the signal of each exercise
@@ -644,8 +647,11 @@ class _Window:
                 self.upright_torso, ramp(elbow, p.reaching_elbow_deg), ramp(forward, p.reaching_forward),
                 ramp(elevation, p.reaching_elevation_low_deg), ramp(elevation, p.reaching_elevation_high_deg)])))
             self._waving(side, s, e, w)
-        if self._add_run("reaching", np.maximum(*reaching), p.reaching_min_s):
+        run = self._add_run("reaching", np.maximum(*reaching), p.reaching_min_s)
+        if run:
             self.details["reaching_side"] = SIDES[int(np.argmax([r.sum() for r in reaching]))]
+            start, _ = self.spans["reaching"]
+            self.spans["reaching"] = (start, min(self.spans["reaching"][1], start + p.reaching_max_s))
         # An arm label holds while the arm is up, and ends when it comes down: its span is that run.
         if not self._add_run("both_arms_raised", np.nan_to_num(np.minimum(raised["left"], raised["right"])),
                              p.raised_min_s):
