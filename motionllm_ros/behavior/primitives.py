@@ -811,7 +811,8 @@ class _Window:
         for side in ("left", "right"):
             if f"turning_{side}" in labels:
                 start, end = self.spans[f"turning_{side}"]
-                parts.append(f"turning {side} by {abs(float(d['turn_deg'])):.0f} degrees at {start:.1f}-{end:.1f} s")
+                parts.append(f"turning {side} by {abs(float(d['turn_deg'])):.0f} degrees {start:.1f}-{end:.1f} s into "
+                             f"the window")  # from its first frame; the label's span has the data time
         parts.extend(self._arm_phrases())
         if "exercising" in labels:
             parts.append(f"doing {str(d['exercise']).replace('_', '-')} ({d['repetitions']} repetitions)")
