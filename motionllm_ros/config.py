@@ -99,7 +99,10 @@ class CameraConfig:
         "degrees across the image's longer side, typical of robot and phone cameras.", min=0.0, max=170.0)
     ego_motion: str = _param(
         "image", "How the camera's own rotation is removed before motion is judged: image (background points "
-        "tracked between frames) or none (the camera is taken as still).", choices=("image", "none"))
+        "tracked between frames), tf (the camera frame's rotation in camera.fixed_frame at each image stamp, looked "
+        "up by the node) or none (the camera is taken as still).", choices=("image", "tf", "none"))
+    fixed_frame: str = _param(
+        "odom", "With ego_motion tf: the world-fixed TF frame (odom, map) the camera's rotation is taken in.")
     ego_motion_max_residual_deg: float = _param(
         0.3, "Degrees: median misfit of the background's rays after the estimated rotation above which the "
         "camera's motion counts as not estimated (translation close to a wall, zoom).", min=0.01, max=10.0)

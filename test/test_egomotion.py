@@ -107,3 +107,35 @@ def test_a_real_clip_cropped_progressively_reads_as_a_pan_and_the_person_stays_s
     removed = describe_motion(stamps, joints, camera_rotations=chained[valid], ego_motion="image")
     assert "still" not in naive.labels  # the pan reads as motion when nothing removes it
     assert "still" in removed.labels and "walking" not in removed.labels, removed.labels
+
+
+def test_a_camera_orientation_per_stamp_replaces_the_image_estimate(test_data, pose_model_path):
+    """The TF way, without ROS: the same progressive crop (a pan to the right), its rotation given per stamp as a
+    robot's TF would (camera optical frame -> fixed frame); the joints come back still, and the step sizes agree
+    with what the crop implies."""
+    from motionllm_ros.behavior.describer import PrimitivesDescriber
+    from motionllm_ros.engine import PersonSample, Window
+    from motionllm_ros.perception.pipeline import PerceptionPipeline
+    from motionllm_ros.sources import open_source
+
+    shift, width = 8, 1344
+    focal = width / 2 / math.tan(math.radians(31.0))
+    source = list(open_source(str(test_data / "video" / "hug_two_people.mp4")))
+    first = source[0].stamp
+    pan = {frame.stamp: math.atan(shift * k / focal) for k, frame in enumerate(source)}
+
+    def orientation(stamp: float) -> np.ndarray:  # about the optical y axis (down): forward turns to the right
+        c, s = math.cos(pan[stamp]), math.sin(pan[stamp])
+        return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+    with PerceptionPipeline(pose_model_path, camera_orientation=orientation) as pipeline:
+        frames = [pipeline.process(np.ascontiguousarray(f.rgb[:, shift * k:shift * k + width]), f.stamp)
+                  for k, f in enumerate(source)]
+    chained = chain_rotations([f.camera_rotation for f in frames])
+    assert rotation_angle_deg(chained[-1]) == pytest.approx(math.degrees(pan[source[-1].stamp]), abs=1e-6)
+    samples = tuple(PersonSample(f.stamp, 0.0, f.valid, f.reason, f.track_id, f.joints, f.joint_seen, None,
+                                 f.camera_rotation) for f in frames)
+    track = max({f.track_id for f in frames if f.valid}, key=lambda t: sum(f.track_id == t for f in frames))
+    text, labels, _, _, details = PrimitivesDescriber(ego_motion="tf")(
+        Window(first - 0.001, source[-1].stamp, "camera", samples, track))
+    assert details["ego_motion"] == "tf" and "still" in labels and "walking" not in labels, text

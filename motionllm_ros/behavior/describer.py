@@ -32,8 +32,10 @@ class PrimitivesDescriber:
 
     model_id = MODEL_ID_PRIMITIVES
 
-    def __init__(self, params: PrimitiveParams | None = None):
+    def __init__(self, params: PrimitiveParams | None = None, ego_motion: str = "image"):
+        """ego_motion: where the frames' camera rotations come from ("image" or "tf"), for the descriptions."""
         self.params = params or PrimitiveParams()
+        self.ego_motion = ego_motion
 
     def __call__(self, window: Window) -> tuple[str, tuple[str, ...], tuple[float, ...], float, dict[str, Any]]:
         stamps, joints = window.track_motion(unseen_as_nan=True)
@@ -44,7 +46,7 @@ class PrimitivesDescriber:
         rotations = None if chained is None else chained[[k for k, sample in enumerate(window.samples)
                                                            if sample.valid and sample.track_id == window.track_id]]
         result = describe_motion(stamps, joints, self.params, camera_rotations=rotations,
-                                 ego_motion="none" if chained is None else "image")
+                                 ego_motion="none" if chained is None else self.ego_motion)
         # label_spans: (start, end) s of data time per label, in label order; read by the engine's consumers
         # (BehaviorDescription.label_starts / label_ends, motionllm eval).
         details = {**result.details, "label_spans": [list(span) for span in result.spans]}

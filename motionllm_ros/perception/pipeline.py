@@ -17,6 +17,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -93,7 +94,11 @@ LOG = logging.getLogger("motionllm.perception")
 
 class PerceptionPipeline:
     def __init__(self, pose_model: str | Path, smpl_model: SmplModel | None = None,
-                 params: PerceptionParams | None = None, intrinsics: Intrinsics | None = None):
+                 params: PerceptionParams | None = None, intrinsics: Intrinsics | None = None,
+                 camera_orientation: Callable[[float], np.ndarray | None] | None = None):
+        """camera_orientation(stamp) -> (3, 3) rotation of the camera's optical frame (x right, y down, z ahead)
+        into a world-fixed frame at that image stamp, or None when unknown (on a robot: TF, camera frame -> odom);
+        given, it replaces the image's estimate of the camera's motion."""
         self.params = params or PerceptionParams()
         self.pose = PoseEstimator(pose_model, self.params.pose)
         self.fitter = SmplFitter(smpl_model, self.params.fitter)
@@ -101,9 +106,11 @@ class PerceptionPipeline:
         self.counters: Counter[str] = Counter()  # "valid" and every reason a frame had no result
         self._track_id: int | None = None
         self._hip_filter = OneEuroFilter(self.params.translation_filter) if self.params.translation_filter else None
-        self._ego = (CameraRotationEstimator(self.params.ego_motion,
-                                             mediapipe_to_smpl_frame(np.eye(3), self.params.fitter.camera_pitch).T)
-                     if self.params.ego_motion is not None else None)
+        self._output_axes = mediapipe_to_smpl_frame(np.eye(3), self.params.fitter.camera_pitch).T  # optical -> out
+        self._ego = (CameraRotationEstimator(self.params.ego_motion, self._output_axes)
+                     if self.params.ego_motion is not None and camera_orientation is None else None)
+        self._orientation = camera_orientation
+        self._previous_orientation: np.ndarray | None = None  # (3, 3) of the previous frame, optical -> fixed
 
     def close(self) -> None:
         self.pose.close()
@@ -119,7 +126,9 @@ class PerceptionPipeline:
         seen = self.pose.process(rgb, stamp)
         target = seen.target
         rotation = None
-        if self._ego is not None and seen.width:
+        if self._orientation is not None:
+            rotation = self._orientation_step(stamp)
+        elif self._ego is not None and seen.width:
             rotation = self._ego.update(rgb, self._intrinsics_for(seen.width, seen.height),
                                         None if target is None else target.bbox)
         if target is None:
@@ -157,6 +166,16 @@ class PerceptionPipeline:
         joint_seen[list(_LEG_JOINTS)] = inside & present
         return PersonFrame(stamp, True, None, target.track_id, seen.num_people, fit.global_orient, fit.body_pose,
                            fit.betas, transl, fit.joints + pelvis, fit.residual, joint_seen, rotation)
+
+    def _orientation_step(self, stamp: float) -> np.ndarray:
+        """This frame's camera -> the previous frame's (output axes) from camera_orientation; NaN when unknown."""
+        orientation = self._orientation(stamp)
+        previous, self._previous_orientation = self._previous_orientation, orientation
+        if orientation is None:
+            return np.full((3, 3), np.nan)
+        if previous is None:
+            return np.eye(3)
+        return self._output_axes @ (previous.T @ orientation) @ self._output_axes.T
 
     def set_intrinsics(self, intrinsics: Intrinsics) -> None:
         """A camera calibration (camera_info) for the frames from now on; one assignment, so the perception worker
