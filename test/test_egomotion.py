@@ -92,6 +92,7 @@ def test_a_real_clip_cropped_progressively_reads_as_a_pan_and_the_person_stays_s
         for k, frame in enumerate(open_source(str(test_data / "video" / "hug_two_people.mp4"))):
             crop = np.ascontiguousarray(frame.rgb[:, shift * k:shift * k + width])
             frames.append(pipeline.process(crop, frame.stamp))
+        assert pipeline.ego_counters == {"image.known": len(frames)}
     focal = width / 2 / math.tan(math.radians(31.0))
     steps = [f.camera_rotation for f in frames]
     chained = chain_rotations(steps)
@@ -131,6 +132,7 @@ def test_a_camera_orientation_per_stamp_replaces_the_image_estimate(test_data, p
     with PerceptionPipeline(pose_model_path, camera_orientation=orientation) as pipeline:
         frames = [pipeline.process(np.ascontiguousarray(f.rgb[:, shift * k:shift * k + width]), f.stamp)
                   for k, f in enumerate(source)]
+        assert pipeline.ego_counters == {"tf.known": len(source)}  # what /diagnostics reports
     chained = chain_rotations([f.camera_rotation for f in frames])
     assert rotation_angle_deg(chained[-1]) == pytest.approx(math.degrees(pan[source[-1].stamp]), abs=1e-6)
     samples = tuple(PersonSample(f.stamp, 0.0, f.valid, f.reason, f.track_id, f.joints, f.joint_seen, None,

@@ -110,6 +110,8 @@ class PerceptionPipeline:
         self._ego = (CameraRotationEstimator(self.params.ego_motion, self._output_axes)
                      if self.params.ego_motion is not None and camera_orientation is None else None)
         self._orientation = camera_orientation
+        # Frames whose camera motion was known / unknown, by source ("image", "tf"): for /diagnostics.
+        self.ego_counters: Counter[str] = Counter()
         self._previous_orientation: np.ndarray | None = None  # (3, 3) of the previous frame, optical -> fixed
 
     def close(self) -> None:
@@ -131,6 +133,9 @@ class PerceptionPipeline:
         elif self._ego is not None and seen.width:
             rotation = self._ego.update(rgb, self._intrinsics_for(seen.width, seen.height),
                                         None if target is None else target.bbox)
+        if rotation is not None:
+            source = "tf" if self._orientation is not None else "image"
+            self.ego_counters[f"{source}.{'known' if np.all(np.isfinite(rotation)) else 'unknown'}"] += 1
         if target is None:
             return self._invalid(stamp, seen.no_target.value, None, seen.num_people, rotation=rotation)
         if target.track_id != self._track_id:
