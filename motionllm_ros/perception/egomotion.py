@@ -84,8 +84,10 @@ class CameraRotationEstimator:
         grey = cv2.cvtColor(cv2.resize(rgb, None, fx=self._scale, fy=self._scale, interpolation=cv2.INTER_AREA)
                             if self._scale < 1.0 else rgb, cv2.COLOR_RGB2GRAY)
         previous, self._previous = self._previous, grey
-        if previous is None or previous.shape != grey.shape:
+        if previous is None:
             return np.eye(3)
+        if previous.shape != grey.shape:  # another image size: another camera, or another calibration
+            return np.full((3, 3), np.nan)
         step = self._step(previous, grey, intrinsics, person_box)
         return np.full((3, 3), np.nan) if step is None else step
 
