@@ -177,7 +177,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     def publish(d) -> None:
         track = "-" if d.track_id is None else d.track_id
         print(f"[{d.window_start:10.3f} .. {d.window_end:10.3f}] track {track} ({d.num_valid}/{d.num_frames} frames) "
-              f"{d.text}  [{', '.join(f'{l} {s:.2f}' for l, s in zip(d.labels, d.scores))}]", flush=True)
+              f"{d.text}  [{', '.join(_label_with_span(d, k) for k in range(len(d.labels)))}]", flush=True)
         if out is not None:
             out.write(json.dumps(description_record(d, args.input)) + "\n")
             out.flush()
@@ -214,6 +214,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------------- eval
+def _label_with_span(d, k: int) -> str:
+    """'turning_left 0.93 @12.700-13.300': a label, its score and the data-time span it held over, when known."""
+    spans = d.details.get("label_spans") or ()
+    at = f" @{spans[k][0]:.3f}-{spans[k][1]:.3f}" if k < len(spans) else ""
+    return f"{d.labels[k]} {d.scores[k]:.2f}{at}"
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from motionllm_ros.evaluation.run import EvalOptions, evaluate
     from motionllm_ros.outputs import check_output_dir
@@ -231,7 +238,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(f"failed: {r['input']}: {r['error']}", file=sys.stderr)
     merged = result["merged"]
     print(json.dumps({"recordings": len(result["recordings"]), "failed": len(failed),
-                      **{key: merged.get(key) for key in ("micro", "macro_f1", "latency_s", "frames", "qa",
+                      **{key: merged.get(key) for key in ("micro", "micro_produced", "macro_f1", "latency_s", "frames", "qa",
                                                           "captions")}}))
     print(f"report: {args.out}/report.md, metrics: {args.out}/metrics.json", file=sys.stderr)
     return 1 if failed else 0

@@ -106,6 +106,15 @@ class CameraConfig:
     hfov_deg: float = _param(
         0.0, "Horizontal field of view used when no camera_info is available (videos, bags without it). 0: 62 "
         "degrees across the image's longer side, typical of robot and phone cameras.", min=0.0, max=170.0)
+    ego_motion: str = _param(
+        "image", "How the camera's own rotation is removed before motion is judged: image (background points "
+        "tracked between frames), tf (the camera frame's rotation in camera.fixed_frame at each image stamp, looked "
+        "up by the node) or none (the camera is taken as still).", choices=("image", "tf", "none"))
+    fixed_frame: str = _param(
+        "odom", "With ego_motion tf: the world-fixed TF frame (odom, map) the camera's rotation is taken in.")
+    ego_motion_max_residual_deg: float = _param(
+        0.3, "Degrees: median misfit of the background's rays after the estimated rotation above which the "
+        "camera's motion counts as not estimated (translation close to a wall, zoom).", min=0.01, max=10.0)
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,65 @@ class MotionConfig:
 class WindowConfig:
     length_s: float = _param(4.0, "Seconds of data time described together.", min=0.5, max=60.0)
     stride_s: float = _param(1.0, "Seconds of data time between two descriptions (<= length_s).", min=0.1, max=60.0)
+
+
+@dataclass(frozen=True)
+class BehaviorConfig:
+    """Thresholds of the kinematic behaviour primitives (behavior/primitives.py, PrimitiveParams). A threshold
+    written "(ramp)" is the decision point of a score that ramps linearly over the span the primitives document
+    around it; the other values are used as they are. L: the person's leg length, A: arm length."""
+
+    locomotion_span_s: float = _param(1.0, "Seconds: pelvis velocity per frame from a line fitted over this span.",
+                                      min=0.2, max=5.0)
+    locomotion_min_s: float = _param(0.5, "Seconds: shortest run of frames that gives walking or running.",
+                                     min=0.05, max=10.0)
+    still_min_s: float = _param(0.8, "Seconds: shortest run of frames that gives still.", min=0.05, max=10.0)
+    step_length: float = _param(0.15, "x L: one foot this far ahead of the other along the way of travel counts "
+                                      "as a step position.", min=0.01, max=1.0)
+    min_steps: int = _param(2, "Walking / running need at least this many steps (changes of the foot ahead).",
+                            min=0, max=20)
+    turn_rate_dps: float = _param(30.0, "Degrees per second: slower drifts of the facing are not a turn.",
+                                  min=1.0, max=720.0)
+    turn_max_step_deg: float = _param(40.0, "Degrees: a facing change between two 20 Hz frames above this is a "
+                                             "pose flip, and the run is not a turn.", min=5.0, max=180.0)
+    radial_fraction: float = _param(0.7, "(ramp) Share of the walking speed along the line of sight for "
+                                         "approaching / leaving the camera.", min=0.0, max=1.0)
+    jump_min_flight_s: float = _param(0.15, "Seconds: shortest flight of a jump.", min=0.02, max=2.0)
+    jump_max_flight_s: float = _param(1.0, "Seconds: longest flight of a jump.", min=0.05, max=3.0)
+    jump_gravity_mps2: float = _param(5.5, "(ramp) m/s^2: downward acceleration of the pelvis in the air (9.81 in "
+                                           "free fall).", min=0.0, max=20.0)
+    jump_feet_with_pelvis: float = _param(0.55, "(ramp) Rise of the lower foot / rise of the pelvis at the apex.",
+                                          min=0.0, max=2.0)
+    jump_ballistic_misfit: float = _param(0.7, "(ramp, smaller is better) |ln(apex rise / (g T^2 / 8))| for a "
+                                               "flight of T seconds.", min=0.0, max=5.0)
+    jump_max_speed: float = _param(1.5, "(ramp, smaller is better) m/s: horizontal pelvis speed in the flight; "
+                                        "faster is a running stride.", min=0.0, max=20.0)
+    bending_tilt_deg: float = _param(45.0, "(ramp) Degrees: pelvis->neck angle from vertical for bending (on the "
+                                           "feet; standing below).", min=10.0, max=90.0)
+    bending_max_tilt_deg: float = _param(92.5, "(ramp, smaller is better) Degrees: beyond this the body is not "
+                                               "bent over its feet.", min=45.0, max=180.0)
+    reaching_elbow_deg: float = _param(110.0, "(ramp) Degrees: interior elbow angle of a reaching arm.", min=90.0,
+                                       max=180.0)
+    reaching_forward: float = _param(0.625, "(ramp) x A: wrist ahead of the shoulder along the chest's facing.",
+                                     min=0.0, max=1.0)
+    reaching_elevation_low_deg: float = _param(-45.0, "(ramp) Degrees: lowest shoulder->wrist elevation of a "
+                                                      "reaching arm.", min=-90.0, max=90.0)
+    reaching_elevation_high_deg: float = _param(-15.0, "(ramp, smaller is better) Degrees: highest elevation "
+                                                       "(above: pointing).", min=-90.0, max=90.0)
+    reaching_min_s: float = _param(0.25, "Seconds: shortest reach.", min=0.05, max=5.0)
+    reaching_max_s: float = _param(0.6, "Seconds: a reach is the movement out; an arm held out longer is its first "
+                                        "this-many seconds.", min=0.1, max=10.0)
+    wave_vertical: float = _param(0.7, "(ramp, smaller is better) Vertical share of the wrist's main direction of "
+                                       "motion: a wave goes side to side, a lift up and down.", min=0.0, max=1.0)
+    exercise_min_reps: int = _param(2, "Repetitions an exercise needs to be said.", min=1, max=100)
+    exercise_min_rep_s: float = _param(0.5, "Seconds per repetition, at least.", min=0.1, max=60.0)
+    exercise_max_rep_s: float = _param(8.0, "Seconds per repetition, at most.", min=0.2, max=60.0)
+    squat_range: float = _param(0.25, "(ramp) x L: pelvis height range of squats (feet down, torso upright).",
+                                min=0.0, max=2.0)
+    push_up_range: float = _param(0.125, "(ramp) x L: neck height range of push-ups, cobra included (face down, "
+                                         "hips low).", min=0.0, max=2.0)
+    lift_range: float = _param(0.6, "(ramp) x A: range of the wrists' height over the shoulders in lifts.",
+                               min=0.0, max=3.0)
 
 
 @dataclass(frozen=True)
@@ -191,6 +259,7 @@ class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
     motion: MotionConfig = field(default_factory=MotionConfig)
     window: WindowConfig = field(default_factory=WindowConfig)
+    behavior: BehaviorConfig = field(default_factory=BehaviorConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     video: VideoConfig = field(default_factory=VideoConfig)

@@ -90,6 +90,7 @@ class PersonSample:
     joints: np.ndarray  # (22, 3) metres, camera-centred, y up; NaN when not valid
     joint_seen: np.ndarray  # (22,) bool: placed from its own landmarks (see PersonFrame.joint_seen)
     video: Any = None  # per-frame video features from the frame encoder, when it encoded this frame
+    camera_rotation: np.ndarray | None = None  # (3, 3) camera -> world-fixed frame; None: not estimated
 
 
 @dataclass(frozen=True)
@@ -246,7 +247,8 @@ class StreamingEngine:
                 video = self.frame_encoder(frame.stamp, frame.rgb) if self.frame_encoder is not None else None
                 sample = PersonSample(frame.stamp, arrived, bool(result.valid), result.reason, result.track_id,
                                       np.asarray(result.joints, dtype=np.float64),
-                                      np.asarray(result.joint_seen, dtype=bool), video)
+                                      np.asarray(result.joint_seen, dtype=bool), video,
+                                      getattr(result, "camera_rotation", None))
             except Exception:  # a stage failure must not stop the stream
                 LOG.exception("perception failed on the frame at stamp %.6f", frame.stamp)
                 self._count("errors.perception")

@@ -224,6 +224,8 @@ class BagRecorder:
         message = replace(message, header=replace(message.header, stamp=self._shifted(message.header.stamp)),
                           window_start=self._shifted(message.window_start),
                           window_end=self._shifted(message.window_end),
+                          label_starts=[self._shifted(time) for time in message.label_starts],
+                          label_ends=[self._shifted(time) for time in message.label_ends],
                           # rosbags serialises numeric sequences from numpy arrays; the builder makes array.array.
                           scores=np.asarray(message.scores, dtype=np.float32))
         self._write(self.behavior_topic, message, message.header)

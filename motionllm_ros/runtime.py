@@ -22,7 +22,8 @@ def engine_params(config: Config) -> EngineParams:
 
 
 def build_engine(config: Config, on_result: Callable[[Description], None] | None = None,
-                 on_person: Callable[[Any, Any], None] | None = None, intrinsics: Any = None) -> StreamingEngine:
+                 on_person: Callable[[Any, Any], None] | None = None, intrinsics: Any = None,
+                 camera_orientation: Callable[[float], Any] | None = None) -> StreamingEngine:
     """Loads the pose model (`pose.model`), the SMPL model (`smpl.model`, empty: the built-in synthetic one) and,
     when `model.dir` is set, MotionLLM; starts a streaming engine on them that describes windows with MotionLLM
     or, without it, with the kinematic primitives.
@@ -30,7 +31,7 @@ def build_engine(config: Config, on_result: Callable[[Description], None] | None
     `pose.model` empty: the cached default (models_cache). Raises PoseModelError / SmplModelError / ModelError
     (ValueErrors naming the file) when a model file is missing or unreadable. Free everything with `close_engine`.
     """
-    from motionllm_ros.behavior.describer import PrimitivesDescriber
+    from motionllm_ros.behavior.describer import PrimitivesDescriber, primitive_params
     from motionllm_ros.perception.pipeline import PerceptionPipeline, perception_params
     from motionllm_ros.perception.smpl import load_smpl_model
     from motionllm_ros.quiet import quiet_libraries
@@ -47,9 +48,11 @@ def build_engine(config: Config, on_result: Callable[[Description], None] | None
         describer = describer_from_config(config)
         frame_encoder = describer.frame_encoder
     else:
-        describer, frame_encoder = PrimitivesDescriber(), None
+        describer, frame_encoder = PrimitivesDescriber(primitive_params(config), config.camera.ego_motion), None
     # intrinsics: from camera_info when the input has it; None: camera.hfov_deg.
-    pipeline = PerceptionPipeline(config.pose.model, smpl, perception_params(config), intrinsics=intrinsics)
+    # camera_orientation (ego_motion tf): stamp -> camera optical frame's rotation in camera.fixed_frame, or None.
+    pipeline = PerceptionPipeline(config.pose.model, smpl, perception_params(config), intrinsics=intrinsics,
+                                  camera_orientation=camera_orientation)
     try:
         return StreamingEngine(pipeline, describer, params, on_result=on_result, frame_encoder=frame_encoder,
                                on_person=on_person)

@@ -37,6 +37,10 @@ EXPECTED_FIELDS: dict[str, list[tuple[str, str]]] = {
         ("float32", "confidence"),
         ("float32", "latency_sec"),
         ("string", "model_id"),
+        ("builtin_interfaces/Time[]", "label_starts"),
+        ("builtin_interfaces/Time[]", "label_ends"),
+        ("string", "ego_motion"),
+        ("float32", "camera_rotation_deg"),
     ],
     "motionllm_ros/msg/SmplPose": [
         ("std_msgs/Header", "header"),
@@ -79,13 +83,16 @@ EXPECTED_FIELDS: dict[str, list[tuple[str, str]]] = {
     ],
 }
 EXPECTED_CONSTANTS: dict[str, dict[str, object]] = {
-    "motionllm_ros/msg/BehaviorDescription": {"TRACK_NONE": -1, "MODEL_ID_PRIMITIVES": "primitives"},
+    "motionllm_ros/msg/BehaviorDescription": {"TRACK_NONE": -1, "MODEL_ID_PRIMITIVES": "primitives",
+                                              "EGO_MOTION_NONE": "none", "EGO_MOTION_IMAGE": "image",
+                                              "EGO_MOTION_TF": "tf"},
     "motionllm_ros/srv/QueryBehavior_Request": {"TRACK_MOST_SALIENT": 0},
     "motionllm_ros/action/DescribeBehavior_Goal": {"TRACK_MOST_SALIENT": 0},
 }
 # Physical units, written as rosidl's "[unit]" comment annotation (it ends up in the generated docs).
 EXPECTED_UNITS: dict[tuple[str, str], str] = {
     ("motionllm_ros/msg/BehaviorDescription", "latency_sec"): "s",
+    ("motionllm_ros/msg/BehaviorDescription", "camera_rotation_deg"): "deg",
     ("motionllm_ros/msg/SmplPose", "global_orient"): "rad",
     ("motionllm_ros/msg/SmplPose", "body_pose"): "rad",
     ("motionllm_ros/msg/SmplPose", "transl"): "m",
@@ -356,6 +363,10 @@ def _example_messages(store) -> dict[str, object]:
         confidence=0.75,
         latency_sec=0.25,
         model_id="primitives",
+        label_starts=[Time(sec=1_700_000_001, nanosec=0), Time(sec=1_700_000_000, nanosec=100_000_000)],
+        label_ends=[Time(sec=1_700_000_001, nanosec=700_000_000), end],
+        ego_motion="image",
+        camera_rotation_deg=4.5,
     )
     rng = np.random.default_rng(0)
     pose = types["motionllm_ros/msg/SmplPose"](

@@ -21,7 +21,7 @@ REQUIRED_LABELS = {
     "standing", "sitting", "squatting", "kneeling", "lying", "prone", "still", "walking", "running",
     "turning_left", "turning_right", "left_arm_raised", "right_arm_raised", "both_arms_raised", "arm_overhead",
     "waving_left_hand", "waving_right_hand", "pointing_left_arm", "pointing_right_arm", "jumping", "falling",
-    "approaching_camera", "leaving_camera",
+    "approaching_camera", "leaving_camera", "exercising",
 }
 MIN_PRECISION = MIN_RECALL = 0.9
 
@@ -67,6 +67,8 @@ def test_numbers_match_the_designed_motion(synthetic):
             assert d["turn_deg"] == pytest.approx(motion.truth["turn_deg"], abs=15.0)
         if "jump_height_m" in motion.truth:
             assert d["jump_height_m"] == pytest.approx(motion.truth["jump_height_m"], abs=0.08)
+        if "repetitions" in motion.truth:  # squats, push-ups, lifts: the exercise and its count
+            assert (d["exercise"], d["repetitions"]) == (motion.kind, motion.truth["repetitions"]), motion.kind
 
 
 def test_sentence_says_what_the_labels_say(synthetic):
@@ -78,6 +80,8 @@ def test_sentence_says_what_the_labels_say(synthetic):
             assert "right hand waving at" in result.description and "Hz" in result.description
         if motion.kind == "fall":
             assert "falling" in result.description
+        if motion.kind == "push_ups":
+            assert f"doing push-ups ({motion.truth['repetitions']} repetitions)" in result.description
     assert all(0.5 <= s <= 1.0 for _, r in zip(*synthetic) for s in r.scores)
     assert all(list(r.scores) == sorted(r.scores, reverse=True) for r in synthetic[1])
 
@@ -183,8 +187,11 @@ def test_hug_clip_is_standing_throughout(test_data, pose_model_path):
     judged = [result for _, _, result in windows if result.enough_motion]
     assert len(judged) == len(windows)
     for result in judged:
-        assert {"standing", "still"} <= set(result.labels) and "walking" not in result.labels, result.labels
+        assert "standing" in result.labels and "walking" not in result.labels, result.labels
         assert not set(NEVER_SEEN_IN_THE_CLIPS) & set(result.labels), result.labels
+    # Still in all but one window: in the window of the turn and the hug the pelvis moves ~0.2 m/s, between still
+    # and walking, and neither is said (no label rather than a wrong one).
+    assert sum("still" in result.labels for result in judged) >= len(judged) - 1
 
 
 def test_dribble_clip_is_an_upright_person_on_the_spot(test_data, pose_model_path):
@@ -198,3 +205,44 @@ def test_dribble_clip_is_an_upright_person_on_the_spot(test_data, pose_model_pat
         assert {"standing", "walking"} & set(result.labels), result.labels
         assert not set(NEVER_SEEN_IN_THE_CLIPS) & set(result.labels), result.labels
         assert result.details["speed_mps"] < 1.0
+
+
+def test_behavior_parameters_map_onto_the_primitives_thresholds():
+    from motionllm_ros.behavior.describer import primitive_params
+    from motionllm_ros.config import Config
+
+    assert primitive_params(Config()) == PrimitiveParams()  # the config's defaults are the primitives' own
+    moved = primitive_params(Config().replace({"behavior.bending_tilt_deg": 60.0, "behavior.min_steps": 3}))
+    assert moved.bending_tilt_deg == (55.0, 65.0) and moved.min_steps == 3  # the ramp keeps its width
+
+
+def test_legs_out_of_view_give_no_posture_and_no_locomotion():
+    # A seated person whose legs are out of the picture (NaN: the pipeline marks legs not in the image as unseen)
+    # must not read as standing, lying or walking; the arms are still judged.
+    motions = {m.kind: m for m in synthetic_motion_set(per_kind=1, seed=4)}
+    for kind in ("sit", "raise_arm", "walk"):
+        motion = motions[kind]
+        joints = motion.joints.copy()
+        joints[:, [4, 5, 7, 8, 10, 11]] = np.nan
+        result = describe_motion(motion.stamps, joints)
+        assert result.enough_motion
+        assert not {"standing", "sitting", "still", "walking", "turning_left", "turning_right"} & set(result.labels)
+        assert "waist up" in result.description, result.description
+        if kind == "raise_arm":
+            assert {label for label in motion.labels if label.endswith("arm_raised")} <= set(result.labels)
+
+
+def test_a_real_clip_cut_at_the_waist_reads_upper_body_only(test_data, pose_model_path):
+    # hug_two_people.mp4 with only the top 600 of its 1080 rows kept: the men are cut at the hips, their legs out of
+    # the picture (at 486 rows too few landmarks are left for a fit).
+    from motionllm_ros.perception.pipeline import PerceptionPipeline
+    from motionllm_ros.sources import open_source
+
+    with PerceptionPipeline(pose_model_path) as pipeline:
+        frames = [pipeline.process(np.ascontiguousarray(f.rgb[:600]), f.stamp)
+                  for f in open_source(str(test_data / "video" / "hug_two_people.mp4"))]
+    valid = [f for f in frames if f.valid]
+    assert len(valid) > 30 and not any(f.joint_seen[[4, 5, 7, 8, 10, 11]].any() for f in valid)
+    joints = np.stack([np.where(f.joint_seen[:, None], f.joints, np.nan) for f in valid])
+    result = describe_motion(np.array([f.stamp for f in valid]), joints)
+    assert result.enough_motion and not set(result.labels) & {"standing", "still", "walking", "lying", "sitting"}

@@ -264,7 +264,8 @@ def test_seconds_that_are_no_time_are_refused(seconds):
 # ------------------------------------------------------------------------------------------ published messages
 BEHAVIOR = BehaviorResult(track_id=3, window_start=100.25, window_end=102.75, num_frames=50,
                           description="A person waves with the right hand.", labels=("waving_right_hand", "standing"),
-                          scores=(0.9, 0.4), confidence=0.8, model_id="primitives", frame_id="camera_optical")
+                          scores=(0.9, 0.4), confidence=0.8, model_id="primitives", frame_id="camera_optical",
+                          label_spans=((101.0, 101.7), (100.25, 102.75)), ego_motion="image", camera_rotation_deg=12.5)
 
 
 def a_smpl_result(valid: bool = True) -> SmplResult:
@@ -306,6 +307,9 @@ def test_behavior_description_message(distro):
     np.testing.assert_allclose(back.scores, [0.9, 0.4], rtol=1e-7)  # float32 on the wire
     assert back.confidence == pytest.approx(0.8, rel=1e-7) and back.latency_sec == pytest.approx(0.125)
     assert back.model_id == msg_type.MODEL_ID_PRIMITIVES
+    assert [(t.sec, t.nanosec) for t in back.label_starts] == [(101, 0), (100, 250_000_000)]
+    assert [(t.sec, t.nanosec) for t in back.label_ends] == [(101, 700_000_000), (102, 750_000_000)]
+    assert back.ego_motion == msg_type.EGO_MOTION_IMAGE and back.camera_rotation_deg == pytest.approx(12.5)
 
 
 @pytest.mark.parametrize("distro", ["humble", "jazzy"])
@@ -364,7 +368,12 @@ def test_behavior_result_from_an_engine_description():
     assert result == BehaviorResult(track_id=4, window_start=98.0, window_end=102.0, num_frames=48,
                                     description="one person walking", labels=("walking", "still"),
                                     scores=(0.95, 0.5), confidence=0.95, model_id="primitives",
-                                    frame_id="camera_optical")
+                                    frame_id="camera_optical", camera_rotation_deg=result.camera_rotation_deg)
+    assert math.isnan(result.camera_rotation_deg) and result.ego_motion == "none"
+    spanned = behavior_result(engine_description(details={"label_spans": [[99.0, 101.5], [98.0, 99.0]],
+                                                          "ego_motion": "tf", "camera_rotation_deg": 3.0}))
+    assert (spanned.label_spans, spanned.ego_motion, spanned.camera_rotation_deg) == (
+        ((99.0, 101.5), (98.0, 99.0)), "tf", 3.0)
 
 
 def test_whole_scene_and_a_window_reaching_before_time_zero():
@@ -391,6 +400,9 @@ def test_make_header():
     ({"confidence": 1.5}, "confidence"),
     ({"window_start": 103.0}, "window_start"),
     ({"track_id": -2}, "track_id"),
+    ({"label_spans": ((101.0, 101.7),)}, "label_spans"),
+    ({"label_spans": ((101.0, 100.0), (100.25, 102.75))}, "label_spans"),
+    ({"ego_motion": "gps"}, "ego_motion"),
 ])
 def test_behavior_result_is_validated(change, field):
     values = {**vars(BEHAVIOR), **change}

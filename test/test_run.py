@@ -99,6 +99,14 @@ def test_run_records_images_and_descriptions_into_mcap(test_data, pose_model_pat
     assert [m.description for m in behavior] == [r["description"] for r in records]
     assert [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in behavior] == pytest.approx(
         [r["window_end"] for r in records])
+    # Each label's span, in data time inside its window, as the JSONL has it.
+    seconds = [[t.sec + t.nanosec * 1e-9 for t in m.label_starts + m.label_ends] for m in behavior]
+    assert seconds == [pytest.approx([s for s, _ in r["details"]["label_spans"]] +
+                                     [e for _, e in r["details"]["label_spans"]]) for r in records]
+    assert any(m.labels for m in behavior) and all(len(m.label_starts) == len(m.labels) for m in behavior)
+    assert all(r["window_start"] - 1e-6 <= s <= e <= r["window_end"] + 1e-6
+               for r in records for s, e in r["details"]["label_spans"])
+    assert {m.ego_motion for m in behavior} <= {"none", "image"}
 
 
 def test_hug_clip_reads_standing_throughout(test_data, pose_model_path, tmp_path):

@@ -193,6 +193,50 @@ def push_up(scene: _Scene):
     return _still(scene, "push_up", {"prone", "still"}, pose)
 
 
+def _repeated(scene: _Scene, kind: str, labels: set[str], pose_at_depth):
+    """An exercise: pose_at_depth(d) with d going 0 -> 1 -> 0 once per repetition, 2 to 3 repetitions."""
+    rng = scene.rng
+    reps = int(rng.integers(2, 4))
+    period = DURATION_S / (reps + 0.4)  # the window starts and ends at rest
+
+    def pose_at(t: float) -> Pose:
+        phase = min(max(t - 0.2 * period, 0.0) / period, reps)
+        raw = 0.5 - 0.5 * math.cos(2.0 * math.pi * phase)
+        return pose_at_depth(min(max((raw - 0.15) / 0.7, 0.0), 1.0))  # a short pause at the top and the bottom
+
+    where = (rng.uniform(-1.0, 1.0), -scene.distance)
+    return scene.render(kind, labels | {"exercising"}, pose_at, lambda t: where, truth={"repetitions": reps})
+
+
+def squats(scene: _Scene):
+    deep = scene.rng.uniform(90.0, 110.0)
+    return _repeated(scene, "squats", {"standing", "squatting", "still"}, lambda d: relaxed_arms(
+        {1: rot("x", -deep * d), 2: rot("x", -deep * d), 4: rot("x", 1.3 * deep * d), 5: rot("x", 1.3 * deep * d),
+         3: rot("x", 30.0 * d)}))
+
+
+def push_ups(scene: _Scene):
+    low, high = scene.rng.uniform(0.0, 3.0), scene.rng.uniform(20.0, 25.0)  # body above the floor, pivoting on
+    # the toes: the chest goes down to the floor and up on straight arms
+
+    cobra = scene.rng.random() < 0.5  # the cobra form: hips stay on the floor, the back arches the chest up
+
+    def pose(d: float) -> Pose:
+        if cobra:
+            arch = 18.0 * (1.0 - d)  # per spine joint: ~55 degrees in all at the top
+            return relaxed_arms({0: rot("x", 90.0), 3: rot("x", -arch), 6: rot("x", -arch), 9: rot("x", -arch)})
+        incline = high + (low - high) * d
+        return {0: rot("x", 90.0 - incline), 16: rot("x", incline) @ rot("y", -90.0),
+                17: rot("x", incline) @ rot("y", 90.0)}
+    return _repeated(scene, "push_ups", {"prone", "still"}, pose)
+
+
+def lifts(scene: _Scene):
+    azimuth = scene.rng.uniform(0.0, 15.0)  # straight arms from hanging in front (a bar held low) to overhead
+    return _repeated(scene, "lifts", {"standing", "still", "both_arms_raised", "arm_overhead"}, lambda d: {
+        16: arm_pointing("left", -70.0 + 155.0 * d, azimuth), 17: arm_pointing("right", -70.0 + 155.0 * d, azimuth)})
+
+
 def raise_arm(scene: _Scene):
     rng = scene.rng
     side = rng.choice(["left", "right", "both"])
@@ -294,7 +338,7 @@ def _gait(scene: _Scene, kind: str, speed: float, direction: str):
     def lift_at(t: float) -> float:  # running: short flights between the steps
         return 0.04 * max(0.0, math.sin(4 * math.pi * stride_hz * t + phase)) if running else 0.0
 
-    labels = {"running" if running else "walking"}
+    labels = {"running" if running else "walking", "standing"}  # standing is the posture of a walk (labels.yaml)
     sign = {"towards": -1.0, "away": 1.0, "across": 0.0}[direction]
     radial = sign * speed * abs(math.cos(math.radians(heading)))
     if direction != "across":
@@ -355,13 +399,14 @@ def fall(scene: _Scene):
                              5: rot("x", 30.0 * math.sin(math.pi * f))})
 
     end_label = "prone" if forwards else "lying"
-    return scene.render("fall", {"standing", end_label, "falling"}, pose_at,
+    # "still": the person stands still for ~1 s before the fall starts (labels hold over their own spans)
+    return scene.render("fall", {"standing", "still", end_label, "falling"}, pose_at,
                         lambda t: tuple(begin + sign * facing * slide * progress(t)))
 
 
 GENERATORS = {"stand": stand, "sit": sit, "squat": squat, "kneel": kneel, "lie": lie, "push_up": push_up,
               "walk": walk, "run": run, "turn": turn, "raise_arm": raise_arm, "overhead": overhead, "point": point,
-              "wave": wave, "jump": jump, "fall": fall}
+              "wave": wave, "jump": jump, "fall": fall, "squats": squats, "push_ups": push_ups, "lifts": lifts}
 
 
 def synthetic_motion_set(per_kind: int = 10, seed: int = 0) -> list[LabelledMotion]:

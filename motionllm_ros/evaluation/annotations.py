@@ -2,40 +2,38 @@
 
 Format (YAML; JSON is valid YAML too)::
 
-    labels: [walking, standing]        # optional: the labels annotated exhaustively (default: every label used
-                                       # below); only these are scored, predictions of others are counted apart
+    labels: [walking, standing]        # optional: the scored labels (default: every label used below); intervals
+                                       # of other labels are annotated but ignored, and so are predictions of them
     recordings:
       - path: video/dribble.mp4        # relative to this file, or absolute
         topic: /camera/image_raw       # optional, rosbag2 only
         relative: true                 # optional: times count from the first frame (default: data time, i.e.
                                        # presentation time for videos, header stamps for bags)
+        people: "one man in a purple shirt"          # optional: who is in view; `intervals` are the main person's
         intervals:
           - {start_s: 0.0, end_s: 2.5, label: walking}
+        others:                                      # optional: the other people, each named by `person`; kept,
+          - {person: "woman on the right", start_s: 0.0, end_s: 2.5, label: standing}   # not scored yet
         captions:                                    # optional reference captions: of the whole recording,
           - "a man dribbles a ball"                  # or of an interval (same time axis as `intervals`)
           - {start_s: 0.0, end_s: 2.5, text: "a man walks while bouncing a ball"}
         qa:                                          # optional
           - {question: "Is he walking?", answer: "yes", choices: ["yes", "no"]}
 
-Labels come from the kinematic primitives' vocabulary (`LABEL_VOCABULARY`); an unknown label is an error, since
-it could never be predicted and would silently lower recall.
+Labels are lower_snake_case names. A scored label that the kinematic primitives never produce (not in
+`LABEL_VOCABULARY`, e.g. `handshake`) is scored all the same: its intervals count as misses, so recall says what is
+missing; the metrics also give the micro average over the produced labels alone (`micro_produced`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from motionllm_ros.behavior.primitives import POSTURES, SIDES
-
-# Every label `describe_motion` can emit (see the `_add` calls in behavior/primitives.py).
-LABEL_VOCABULARY = frozenset(
-    [*POSTURES, "still", "walking", "running", "approaching_camera", "leaving_camera", "turning_left",
-     "turning_right", "both_arms_raised", "arm_overhead", "jumping", "falling"]
-    + [f"{side}_arm_raised" for side in SIDES] + [f"pointing_{side}_arm" for side in SIDES]
-    + [f"waving_{side}_hand" for side in SIDES])
+LABEL_PATTERN = re.compile(r"[a-z][a-z0-9_]*")  # lower_snake_case, as BehaviorDescription.labels
 
 
 class AnnotationError(ValueError):
@@ -46,7 +44,17 @@ class AnnotationError(ValueError):
 class Interval:
     start_s: float  # seconds: data time, or from the first frame when the recording is `relative`
     end_s: float  # seconds, > start_s
-    label: str  # one of LABEL_VOCABULARY
+    label: str  # lower_snake_case
+
+
+@dataclass(frozen=True)
+class OtherInterval:
+    """A labelled interval of another person in view (not the main one); read and kept, not scored yet."""
+
+    person: str  # free text naming the person, e.g. "woman in blue top on the right"
+    start_s: float  # seconds, same time axis as `intervals`
+    end_s: float
+    label: str
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,8 @@ class RecordingAnnotation:
     intervals: tuple[Interval, ...]
     captions: tuple[Caption, ...]
     qa: tuple[QaPair, ...]
+    people: str = ""  # who is in view and which one `intervals` describe
+    others: tuple[OtherInterval, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,10 +121,7 @@ def parse_annotations(document: Any, source: Path) -> AnnotationSet:
             raise AnnotationError(f"{source}: 'labels' must be a list of label names")
         for label in labels:
             _check_label(label, f"{source}: labels")
-        missing = used - set(labels)
-        if missing:
-            raise AnnotationError(f"{source}: intervals use label(s) {sorted(missing)} not listed in 'labels'")
-        used = set(labels)
+        used = set(labels)  # the intervals of other labels are annotated, not scored
     return AnnotationSet(source, tuple(sorted(used)), recordings)
 
 
@@ -125,7 +132,7 @@ def _recording(entry: Any, source: Path, index: int) -> RecordingAnnotation:
     if not isinstance(entry.get("path"), str) or not entry["path"]:
         raise AnnotationError(f"{where}: 'path' (a string) is required")
     where = f"{source}: recording {index} ({entry['path']})"
-    unknown_keys = set(entry) - {"path", "topic", "relative", "intervals", "captions", "qa"}
+    unknown_keys = set(entry) - {"path", "topic", "relative", "people", "intervals", "captions", "qa", "others"}
     if unknown_keys:
         raise AnnotationError(f"{where}: unknown key(s) {sorted(unknown_keys)}")
     topic = entry.get("topic")
@@ -134,22 +141,25 @@ def _recording(entry: Any, source: Path, index: int) -> RecordingAnnotation:
     relative = entry.get("relative", False)
     if not isinstance(relative, bool):
         raise AnnotationError(f"{where}: 'relative' must be true or false")
-    raw_intervals = entry.get("intervals", [])
-    if not isinstance(raw_intervals, list):
-        raise AnnotationError(f"{where}: 'intervals' must be a list")
-    intervals = tuple(_interval(item, f"{where}: interval {k}") for k, item in enumerate(raw_intervals))
-    raw_captions = entry.get("captions", [])
-    if not isinstance(raw_captions, list):
-        raise AnnotationError(f"{where}: 'captions' must be a list")
-    captions = tuple(_caption(item, f"{where}: caption {k}") for k, item in enumerate(raw_captions))
-    raw_qa = entry.get("qa", [])
-    if not isinstance(raw_qa, list):
-        raise AnnotationError(f"{where}: 'qa' must be a list")
-    qa = tuple(_qa(item, f"{where}: qa {k}") for k, item in enumerate(raw_qa))
+    intervals = tuple(_interval(item, f"{where}: interval {k}") for k, item in _items(entry, "intervals", where))
+    captions = tuple(_caption(item, f"{where}: caption {k}") for k, item in _items(entry, "captions", where))
+    qa = tuple(_qa(item, f"{where}: qa {k}") for k, item in _items(entry, "qa", where))
+    people = entry.get("people", "")
+    if not isinstance(people, str):
+        raise AnnotationError(f"{where}: 'people' must be a string")
+    others = tuple(_other(item, f"{where}: others {k}") for k, item in _items(entry, "others", where))
     resolved = Path(entry["path"]).expanduser()
     if not resolved.is_absolute():
         resolved = source.parent / resolved
-    return RecordingAnnotation(resolved, topic, relative, intervals, captions, qa)
+    return RecordingAnnotation(resolved, topic, relative, intervals, captions, qa, people, others)
+
+
+def _items(entry: dict, key: str, where: str) -> enumerate:
+    """enumerate(entry[key]) of an optional list."""
+    items = entry.get(key, [])
+    if not isinstance(items, list):
+        raise AnnotationError(f"{where}: '{key}' must be a list")
+    return enumerate(items)
 
 
 def _interval(item: Any, where: str) -> Interval:
@@ -158,6 +168,15 @@ def _interval(item: Any, where: str) -> Interval:
     start, end = _span(item, where)
     _check_label(item["label"], where)
     return Interval(start, end, item["label"])
+
+
+def _other(item: Any, where: str) -> OtherInterval:
+    if not isinstance(item, dict) or set(item) != {"person", "start_s", "end_s", "label"}:
+        raise AnnotationError(f"{where}: expected exactly the keys person, start_s, end_s, label; got {item!r}")
+    if not isinstance(item["person"], str) or not item["person"].strip():
+        raise AnnotationError(f"{where}: person must be a non-empty string")
+    interval = _interval({key: item[key] for key in ("start_s", "end_s", "label")}, where)
+    return OtherInterval(item["person"], interval.start_s, interval.end_s, interval.label)
 
 
 def _caption(item: Any, where: str) -> Caption:
@@ -182,8 +201,8 @@ def _span(item: dict, where: str) -> tuple[float, float]:
 
 
 def _check_label(label: Any, where: str) -> None:
-    if label not in LABEL_VOCABULARY:
-        raise AnnotationError(f"{where}: unknown label {label!r}; known labels: {', '.join(sorted(LABEL_VOCABULARY))}")
+    if not isinstance(label, str) or not LABEL_PATTERN.fullmatch(label):
+        raise AnnotationError(f"{where}: label {label!r} is not a lower_snake_case name")
 
 
 def _qa(item: Any, where: str) -> QaPair:

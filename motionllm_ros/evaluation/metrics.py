@@ -1,9 +1,11 @@
 """Scores of one recording's predictions against its annotation, and their merge over many recordings.
 
-Labels: the windows carrying a label (any person in the window) are merged into segments when they are consecutive
-windows; a predicted segment matches an annotated interval of the same label when their temporal IoU reaches the
+Labels: each label of a window holds over its own span (the interval in which it held, inside the window; the
+whole window for a description without spans); the spans of a label that overlap across windows are merged into
+segments. A predicted segment matches an annotated interval of the same label when their temporal IoU reaches the
 threshold, pairs taken greedily by IoU, each used once. Counts (TP, FP, FN) add up over recordings, so the merged
-precision / recall / F1 are micro averages.
+precision / recall / F1 are micro averages. A false positive is also charged to the annotated label it overlapped
+most (the confusion summary: which label was said instead).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ class WindowPrediction:
     start_s: float  # window start, seconds, data time
     end_s: float  # window end
     labels: frozenset[str]  # union over the people described in this window
+    spans: tuple[tuple[str, float, float], ...] = ()  # (label, start_s, end_s) data time: where each label held;
+    # a label without a span here holds over the whole window
 
 
 @dataclass
@@ -43,24 +47,30 @@ class LabelCounts:
 
 def windows_from_records(records: Iterable[dict[str, Any]]) -> list[WindowPrediction]:
     """One WindowPrediction per distinct (window_start, window_end) of `motionllm run` JSONL records, in time
-    order; the labels of every track described in that window are pooled."""
-    pooled: dict[tuple[float, float], set[str]] = {}
+    order; the labels (and label spans) of every track described in that window are pooled."""
+    pooled: dict[tuple[float, float], tuple[set[str], set[tuple[str, float, float]]]] = {}
     for record in records:
-        pooled.setdefault((record["window_start"], record["window_end"]), set()).update(record["labels"])
-    return [WindowPrediction(start, end, frozenset(labels)) for (start, end), labels in sorted(pooled.items())]
+        labels, spans = pooled.setdefault((record["window_start"], record["window_end"]), (set(), set()))
+        labels.update(record["labels"])
+        spans.update((label, float(start), float(end)) for label, (start, end)
+                     in zip(record["labels"], record.get("details", {}).get("label_spans") or ()))
+    return [WindowPrediction(start, end, frozenset(labels), tuple(sorted(spans)))
+            for (start, end), (labels, spans) in sorted(pooled.items())]
 
 
 def label_segments(windows: Sequence[WindowPrediction], label: str) -> list[tuple[float, float]]:
-    """Runs of consecutive windows carrying `label`, each as (first window's start, last window's end)."""
-    segments: list[tuple[float, float]] = []
-    previous_had_label = False
+    """Where `label` held: its spans in every window (the window itself where it has none), merged where they
+    overlap; windows that only touch stay apart."""
+    spans = []
     for window in windows:
-        if label in window.labels:
-            if previous_had_label:
-                segments[-1] = (segments[-1][0], window.end_s)
-            else:
-                segments.append((window.start_s, window.end_s))
-        previous_had_label = label in window.labels
+        own = [(start, end) for name, start, end in window.spans if name == label]
+        spans += own or ([(window.start_s, window.end_s)] if label in window.labels else [])
+    segments: list[tuple[float, float]] = []
+    for start, end in sorted(spans):
+        if segments and start < segments[-1][1]:
+            segments[-1] = (segments[-1][0], max(segments[-1][1], end))
+        else:
+            segments.append((start, end))
     return segments
 
 
@@ -73,6 +83,14 @@ def temporal_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
 def match_counts(predicted: Sequence[tuple[float, float]], annotated: Sequence[tuple[float, float]],
                  iou_threshold: float = DEFAULT_IOU) -> LabelCounts:
     """One-to-one greedy matching by IoU (highest first) of segments with IoU >= threshold."""
+    used_predicted = matched(predicted, annotated, iou_threshold)
+    tp = len(used_predicted)
+    return LabelCounts(tp, len(predicted) - tp, len(annotated) - tp)
+
+
+def matched(predicted: Sequence[tuple[float, float]], annotated: Sequence[tuple[float, float]],
+            iou_threshold: float) -> set[int]:
+    """Indices of the predicted segments that match an annotated one (see `match_counts`)."""
     pairs = sorted(((temporal_iou(p, a), i, j) for i, p in enumerate(predicted) for j, a in enumerate(annotated)),
                    reverse=True)
     used_predicted: set[int] = set()
@@ -83,17 +101,45 @@ def match_counts(predicted: Sequence[tuple[float, float]], annotated: Sequence[t
         if i not in used_predicted and j not in used_annotated:
             used_predicted.add(i)
             used_annotated.add(j)
-    tp = len(used_predicted)
-    return LabelCounts(tp, len(predicted) - tp, len(annotated) - tp)
+    return used_predicted
 
 
 def label_counts(windows: Sequence[WindowPrediction], intervals: Iterable[tuple[float, float, str]],
                  labels: Sequence[str], iou_threshold: float = DEFAULT_IOU) -> dict[str, LabelCounts]:
-    """TP/FP/FN per scored label; `intervals` are (start_s, end_s, label) on the predictions' time axis."""
+    """TP/FP/FN per scored label; `intervals` are (start_s, end_s, label) on the predictions' time axis, those of
+    labels not scored are ignored."""
+    annotated = _annotated(intervals, labels)
+    return {label: match_counts(label_segments(windows, label), annotated[label], iou_threshold) for label in labels}
+
+
+def confusions(windows: Sequence[WindowPrediction], intervals: Iterable[tuple[float, float, str]],
+               labels: Sequence[str], iou_threshold: float = DEFAULT_IOU) -> dict[str, dict[str, int]]:
+    """{said: {annotated instead: count}} over the false positive segments of the scored labels: each is charged to
+    the other scored label whose annotated interval it overlaps with the highest IoU (>= threshold), else to
+    "(nothing)"."""
+    annotated = _annotated(intervals, labels)
+    table: dict[str, dict[str, int]] = {}
+    for label in labels:
+        predicted = label_segments(windows, label)
+        hits = matched(predicted, annotated[label], iou_threshold)
+        for i, segment in enumerate(predicted):
+            if i in hits:
+                continue
+            best = max(((temporal_iou(segment, a), other) for other in labels if other != label
+                        for a in annotated[other]), default=(0.0, ""))
+            instead = best[1] if best[0] >= iou_threshold else "(nothing)"
+            table.setdefault(label, {}).setdefault(instead, 0)
+            table[label][instead] += 1
+    return table
+
+
+def _annotated(intervals: Iterable[tuple[float, float, str]], labels: Sequence[str]
+               ) -> dict[str, list[tuple[float, float]]]:
     annotated: dict[str, list[tuple[float, float]]] = {label: [] for label in labels}
     for start, end, label in intervals:
-        annotated[label].append((start, end))
-    return {label: match_counts(label_segments(windows, label), annotated[label], iou_threshold) for label in labels}
+        if label in annotated:
+            annotated[label].append((start, end))
+    return annotated
 
 
 def percentile_summary(values: Sequence[float]) -> dict[str, Any]:
@@ -124,14 +170,20 @@ def qa_correct(predicted: str, answer: str, choices: Sequence[str] = ()) -> bool
 
 
 def summarise(label_totals: dict[str, LabelCounts], latencies: Sequence[float], dropped_frames: int,
-              offered_frames: int, qa_results: Sequence[bool]) -> dict[str, Any]:
-    """The metrics dict of one recording or of a merged set: per-label scores, micro and macro F1, latency, drops."""
+              offered_frames: int, qa_results: Sequence[bool], produced: Iterable[str] = ()) -> dict[str, Any]:
+    """The metrics dict of one recording or of a merged set: per-label scores, micro and macro F1, latency, drops.
+    `produced`: the labels the describer can say; "micro_produced" averages over the scored ones among them (a
+    scored label it never says only lowers recall, e.g. interaction labels before multi-person tracking)."""
     per_label = {label: counts.scores() for label, counts in sorted(label_totals.items())}
-    micro = LabelCounts()
-    for counts in label_totals.values():
+    micro, micro_produced = LabelCounts(), LabelCounts()
+    produced = set(produced)
+    for label, counts in label_totals.items():
         micro.add(counts)
+        if label in produced:
+            micro_produced.add(counts)
     judged = [s["f1"] for s in per_label.values() if s["f1"] is not None]
     return {"labels": per_label, "micro": micro.scores(),
+            "micro_produced": {"labels": sorted(produced & set(label_totals)), **micro_produced.scores()},
             "macro_f1": sum(judged) / len(judged) if judged else None,
             "latency_s": percentile_summary(list(latencies)),
             "frames": {"offered": offered_frames, "dropped": dropped_frames,

@@ -23,8 +23,9 @@ from motionllm_ros.config import Config
 from motionllm_ros.evaluation.annotations import AnnotationSet, RecordingAnnotation, load_annotations
 from motionllm_ros.evaluation.captions import CaptionPair, caption_scores, check_caption_metrics
 from motionllm_ros.evaluation.distribute import JobFailed, run_in_pool, run_in_process, run_on_ray
-from motionllm_ros.evaluation.metrics import (DEFAULT_IOU, LabelCounts, label_counts, qa_correct, summarise,
-                                              windows_from_records)
+from motionllm_ros.behavior.primitives import LABEL_VOCABULARY
+from motionllm_ros.evaluation.metrics import (DEFAULT_IOU, LabelCounts, confusions, label_counts, qa_correct,
+                                              summarise, windows_from_records)
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,7 @@ def score(annotations: AnnotationSet, items: Sequence[EvalItem], results: Sequen
     """Per-recording metrics and their merge over the recordings that ran."""
     per_recording: list[dict[str, Any]] = []
     totals = {label: LabelCounts() for label in annotations.labels}
+    confused: dict[str, dict[str, int]] = {}
     latencies: list[float] = []
     offered = dropped = 0
     qa_results: list[bool] = []
@@ -178,15 +180,21 @@ def score(annotations: AnnotationSet, items: Sequence[EvalItem], results: Sequen
         recording = item.annotation
         offset = _time_offset(recording, result)
         intervals = [(i.start_s + offset, i.end_s + offset, i.label) for i in recording.intervals]
-        counts = label_counts(windows_from_records(result["records"]), intervals, annotations.labels,
-                              options.iou_threshold)
+        windows = windows_from_records(result["records"])
+        counts = label_counts(windows, intervals, annotations.labels, options.iou_threshold)
+        recording_confused = confusions(windows, intervals, annotations.labels, options.iou_threshold)
         recording_latencies = [r["latency_s"] for r in result["records"]]
         correct = [qa_correct(said, pair.answer, pair.choices) for said, pair in zip(result["qa_answers"],
                                                                                      recording.qa)]
         stats = result["stats"]
         per_recording.append({"input": result["input"], **summarise(
-            counts, recording_latencies, stats.get("dropped_frames", 0), stats.get("submitted", 0), correct),
+            counts, recording_latencies, stats.get("dropped_frames", 0), stats.get("submitted", 0), correct,
+            LABEL_VOCABULARY), "confusions": recording_confused,
             "skipped_by_source": result["skipped_by_source"]})  # bad frames the reader skipped, by reason
+        for said, instead in recording_confused.items():
+            for other, count in instead.items():
+                confused.setdefault(said, {}).setdefault(other, 0)
+                confused[said][other] += count
         caption_pairs += _caption_pairs(index, recording, result["records"], offset)
         for label, c in counts.items():
             totals[label].add(c)
@@ -202,7 +210,8 @@ def score(annotations: AnnotationSet, items: Sequence[EvalItem], results: Sequen
     failed = sum("error" in r for r in per_recording)
     return {"iou_threshold": options.iou_threshold, "recordings": per_recording,
             "merged": {"recordings": len(per_recording) - failed, "failed": failed,
-                       **summarise(totals, latencies, dropped, offered, qa_results), "captions": merged_captions}}
+                       **summarise(totals, latencies, dropped, offered, qa_results, LABEL_VOCABULARY),
+                       "confusions": confused, "captions": merged_captions}}
 
 
 def _caption_pairs(index: int, recording: RecordingAnnotation, records: Sequence[dict[str, Any]],
@@ -261,9 +270,15 @@ def _cell(value: Any) -> str:
 
 def _label_table(entry: dict[str, Any]) -> list[str]:
     rows = ["| label | TP | FP | FN | precision | recall | F1 |", "|---|---|---|---|---|---|---|"]
-    for label, s in [*entry["labels"].items(), ("(micro)", entry["micro"])]:
+    for label, s in [*entry["labels"].items(), ("(micro, all scored)", entry["micro"]),
+                     ("(micro, labels the primitives produce)", entry["micro_produced"])]:
         rows.append(f"| {label} | {s['tp']} | {s['fp']} | {s['fn']} | {_cell(s['precision'])} | "
                     f"{_cell(s['recall'])} | {_cell(s['f1'])} |")
+    rows += ["", "Produced labels scored: " + (", ".join(entry["micro_produced"]["labels"]) or "none") + "."]
+    if entry["confusions"]:
+        rows += ["", "False positives, by the annotated label they overlapped most (IoU >= threshold): " + "; ".join(
+            f"{said} where {', '.join(f'{other} x{n}' for other, n in sorted(instead.items()))}"
+            for said, instead in sorted(entry["confusions"].items())) + "."]
     latency, frames, qa = entry["latency_s"], entry["frames"], entry["qa"]
     rows += ["", f"Macro F1 {_cell(entry['macro_f1'])}; latency median {_cell(latency['median'])} s, "
                  f"p95 {_cell(latency['p95'])} s over {latency['count']} descriptions; drop rate "

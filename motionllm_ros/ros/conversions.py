@@ -163,6 +163,9 @@ class BehaviorResult:
     confidence: float  # trust in `description`, in [0, 1]; 0 = not estimated
     model_id: str  # checkpoint identifier, or "primitives" (BehaviorDescription.MODEL_ID_PRIMITIVES)
     frame_id: str  # camera frame of the source images
+    label_spans: tuple[tuple[float, float], ...] = ()  # (start, end) s, data time, one per label; () = no spans
+    ego_motion: str = "none"  # BehaviorDescription.EGO_MOTION_*: how camera motion was removed
+    camera_rotation_deg: float = math.nan  # deg the camera turned during the window; NaN: not estimated
 
     def __post_init__(self) -> None:
         if self.track_id < -1:
@@ -179,9 +182,19 @@ class BehaviorResult:
         for name, value in [("confidence", self.confidence), *(("scores", s) for s in self.scores)]:
             if not 0.0 <= value <= 1.0:
                 raise ConversionError(f"BehaviorResult.{name} must be in [0, 1], got {value}")
+        if self.label_spans and len(self.label_spans) != len(self.labels):
+            raise ConversionError(f"BehaviorResult has {len(self.labels)} labels but {len(self.label_spans)} "
+                                  f"label_spans")
+        if not all(0.0 <= start <= end for start, end in self.label_spans):
+            raise ConversionError(f"BehaviorResult.label_spans must be (start, end) with 0 <= start <= end, got "
+                                  f"{self.label_spans}")
+        if self.ego_motion not in EGO_MOTION_SOURCES:
+            raise ConversionError(f"BehaviorResult.ego_motion must be one of {EGO_MOTION_SOURCES}, got "
+                                  f"{self.ego_motion!r}")
 
 
 TRACK_NONE = -1  # BehaviorDescription.TRACK_NONE
+EGO_MOTION_SOURCES = ("none", "image", "tf")  # BehaviorDescription.EGO_MOTION_NONE, _IMAGE, _TF
 
 
 def behavior_result(description: Description) -> BehaviorResult:
@@ -201,6 +214,11 @@ def behavior_result(description: Description) -> BehaviorResult:
         confidence=description.confidence,
         model_id=description.model_id,
         frame_id=description.frame_id,
+        # The describer's spans, clamped at 0 as window_start is (a Time cannot be negative).
+        label_spans=tuple((max(float(start), 0.0), max(float(end), 0.0))
+                          for start, end in description.details.get("label_spans", ())),
+        ego_motion=str(description.details.get("ego_motion", "none")),
+        camera_rotation_deg=float(description.details.get("camera_rotation_deg", math.nan)),
     )
 
 
@@ -251,6 +269,10 @@ def behavior_description_msg(result: BehaviorResult, latency_sec: float, *, msg_
         confidence=float(result.confidence),
         latency_sec=float(latency_sec),
         model_id=str(result.model_id),
+        label_starts=[seconds_to_time(start, time_type) for start, _ in result.label_spans],
+        label_ends=[seconds_to_time(end, time_type) for _, end in result.label_spans],
+        ego_motion=str(result.ego_motion),
+        camera_rotation_deg=float(result.camera_rotation_deg),
     )
 
 
