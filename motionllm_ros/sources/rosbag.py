@@ -52,6 +52,7 @@ class RosbagSource:
             raise SourceError(f"rosbag2 recording not found: {self.path}")
         paths = bag_paths(self.path)
         self._repaired: Path | None = None  # a temporary readable copy of a cut .mcap, deleted on close
+        self._damaged_regions = 0  # unreadable regions skipped by the last iteration
         try:
             self._reader = _open_reader(paths)
         except Exception as error:  # rosbags raises several unrelated types for unreadable files
