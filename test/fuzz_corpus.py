@@ -266,6 +266,16 @@ def multi_chunk_mcap(folder: Path, frames: int = 24) -> Path:
     return target
 
 
+def mcap_chunk_offsets(data: bytes) -> list[int]:
+    """Offsets of the Chunk records (opcode 0x06) of an MCAP file, walking its records from the magic on."""
+    offsets, offset = [], 8
+    while offset + 9 <= len(data):
+        if data[offset] == 0x06:
+            offsets.append(offset)
+        offset += 9 + int.from_bytes(data[offset + 1:offset + 9], "little")
+    return offsets
+
+
 def bag_cases(folder: Path, data: Path | None) -> list[Case]:
     """Bags with bad frames, damaged bytes, cut files, read by `motionllm frames --json`."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -285,6 +295,13 @@ def bag_cases(folder: Path, data: Path | None) -> list[Case]:
         cut.write_bytes(content[:int(len(content) * fraction)])
         # A killed recorder: everything in the complete chunks before the cut is read.
         cases.append(ok(f"bag/{cut.name}", ["frames", cut, "--json"], min_frames=int(24 * fraction) - 6))
+    # The third chunk's CRC damaged: its frames are lost and counted, the chunks after it are still read.
+    crc = bytearray(content)
+    third = mcap_chunk_offsets(content)[2]
+    crc[third + 9 + 24:third + 9 + 28] = b"\xff\xff\xff\xff"  # after start time, end time, uncompressed size
+    (folder / "bad_chunk.mcap").write_bytes(bytes(crc))
+    cases.append(ok("bag/bad_chunk.mcap", ["frames", folder / "bad_chunk.mcap", "--json"], skipped=["corrupt_bag"],
+                    min_frames=15, max_frames=23))
     for seed in range(4):
         flipped = folder / f"flip{seed}.mcap"
         flipped.write_bytes(flip_bytes(content, 8, SEED + seed, 256, len(content) - 256))

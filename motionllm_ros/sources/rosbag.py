@@ -52,6 +52,7 @@ class RosbagSource:
             raise SourceError(f"rosbag2 recording not found: {self.path}")
         paths = bag_paths(self.path)
         self._repaired: Path | None = None  # a temporary readable copy of a cut .mcap, deleted on close
+        self._damaged_regions = 0  # unreadable regions skipped by the last iteration
         try:
             self._reader = _open_reader(paths)
         except Exception as error:  # rosbags raises several unrelated types for unreadable files
@@ -144,20 +145,9 @@ class RosbagSource:
     def __iter__(self) -> Iterator[Frame]:
         if self._choice_note:
             self._logger.info(self._choice_note)
-        messages = self._reader.messages(connections=self.connections)
         read = 0
         try:
-            while True:
-                try:
-                    connection, bag_time_ns, raw = next(messages)
-                except StopIteration:
-                    break
-                except Exception as error:  # ReaderError, apsw.CorruptError, zstd errors: a damaged region
-                    # What was read before is kept; what the index promised after it is counted, not guessed at.
-                    lost = max(1, (self.info.expected_frames or 0) - read)
-                    self.skipped.skip(BadFrame("corrupt_bag", f"{_one_line(error)}; reading stopped, {lost} "
-                                                              f"message(s) not read"), self.topic, None, count=lost)
-                    break
+            for connection, bag_time_ns, raw in self._messages_around_damage():
                 read += 1
                 stamp = bag_time_ns * 1e-9
                 try:
@@ -173,8 +163,53 @@ class RosbagSource:
                     self.skipped.skip(error, self.topic, stamp)
                     continue
                 yield Frame(stamp, rgb, message.header.frame_id)
+            if self._damaged_regions:
+                # The index's count against what was delivered: the messages inside the damaged regions.
+                lost = max(self._damaged_regions, (self.info.expected_frames or 0) - read)
+                self.skipped.skip(BadFrame("corrupt_bag", f"{self._damaged_regions} damaged region(s) skipped"),
+                                  self.topic, None, count=lost)
         finally:
             self._close()
+
+    def _messages_around_damage(self) -> Iterator[tuple]:
+        """The image topic's (connection, log time ns, raw) in time order. A region the reader cannot read (bad
+        chunk, corrupt sqlite page) is skipped: reading resumes at the earliest log time after it that reads, found
+        by bisection to 1 ms, so what lies before and after the damage is kept."""
+        self._damaged_regions = 0
+        start: int | None = None
+        while True:
+            last = None
+            messages = self._reader.messages(connections=self.connections, start=start)
+            try:
+                for item in messages:
+                    last = item[1]
+                    yield item
+                return
+            except Exception as error:  # ReaderError, apsw.CorruptError, zstd errors: a damaged region
+                failed_from = last + 1 if last is not None else (start or self._reader.start_time)
+                self._damaged_regions += 1
+                self._logger.warning("%s: unreadable region after log time %d ns (%s); skipping it", self.path,
+                                     failed_from, _one_line(error))
+            finally:
+                messages.close()
+            resume = self._first_readable(failed_from, self._reader.end_time + 1)
+            if resume <= (start or 0):
+                return  # no progress: give up on the rest rather than loop
+            start = resume
+
+    def _first_readable(self, failing: int, readable: int) -> int:
+        """The smallest start (to 1 ms) in (failing, readable] from which reading the topic begins without error."""
+        while readable - failing > 1_000_000:
+            middle = (failing + readable) // 2
+            messages = self._reader.messages(connections=self.connections, start=middle)
+            try:
+                next(messages, None)
+                readable = middle
+            except Exception:  # still inside the damage
+                failing = middle
+            finally:
+                messages.close()
+        return readable
 
     def _close(self) -> None:
         try:
