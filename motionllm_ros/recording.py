@@ -24,7 +24,7 @@ import threading
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -285,8 +285,11 @@ def _jpeg(rgb: np.ndarray) -> np.ndarray:
 
 def record_bag(video_path: str | Path, out: str | Path, storage: str = "mcap", compressed: bool = False,
                topic: str = IMAGE_TOPIC, distro: str = "humble", frame_id: str = "camera",
-               scale: float = 1.0) -> dict[str, Any]:
+               scale: float = 1.0, on_first_frame: Callable[[int, int, int], None] | None = None) -> dict[str, Any]:
     """Writes every frame of a clip (anything `open_source` reads) with its CameraInfo into a new recording.
+
+    `on_first_frame(expected_frames, width, height)` is called once the output is open and the first frame is
+    scaled, before anything is written (the CLI says there how large the recording will be).
 
     `scale` resizes the frames (0.5: half width and height; smaller fixtures); the CameraInfo is the default guess
     for the written size. Stamps of a video are its presentation times + VIDEO_EPOCH_OFFSET_S. Raises SourceError
@@ -312,6 +315,8 @@ def record_bag(video_path: str | Path, out: str | Path, storage: str = "mcap", c
             for frame in source:
                 if scale != 1.0:
                     frame = frame._replace(rgb=_resized(frame.rgb, scale))
+                if frames == 0 and on_first_frame is not None:
+                    on_first_frame(source.info.expected_frames or 0, frame.rgb.shape[1], frame.rgb.shape[0])
                 recorder.write_frame(frame)
                 frames += 1
                 first = frame.stamp if first is None else first

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Iterable
 
-from motionllm_ros.config import Config
+from motionllm_ros.config import Config, ConfigError
 from motionllm_ros.engine import Description, EngineParams, StreamingEngine
 
 LOG = logging.getLogger("motionllm")
