@@ -219,6 +219,21 @@ def test_every_transition_through_change_state_and_invalid_ones_refused_alive(be
     assert any("refused lifecycle transition" in text for text in refused) or not refused  # Kilted refuses itself
 
 
+def test_tf_ego_motion_without_tf2_ros_fails_configure_and_says_why(bed, pose_model_path):
+    pytest.importorskip("rclpy")
+    try:
+        import tf2_ros  # noqa: F401
+        pytest.skip("tf2_ros is installed here: the refusal cannot be shown")
+    except ImportError:
+        pass
+    node = make_node(bed, pose__model=str(pose_model_path), camera__ego_motion="tf")
+    assert not bed.change_state(node, Transition.TRANSITION_CONFIGURE)
+    assert any("camera.ego_motion" in text and "tf2_ros" in text
+               for text in wait_for(lambda: bed.logs(node, Log.ERROR), "the error"))
+    (result,) = set_parameters(bed, node, camera__ego_motion="image")
+    assert result.successful and bed.change_state(node, Transition.TRANSITION_CONFIGURE)
+
+
 def test_autostart_configures_and_activates(bed, pose_model_path):
     node = make_node(bed, pose__model=str(pose_model_path), autostart=True)
     assert node.start_if_autostart()
@@ -234,12 +249,20 @@ def test_real_frames_give_descriptions_poses_skeletons_and_diagnostics(bed, pose
     assert [round(stamp_to_seconds(m.window_end), 3) for m in behavior[:5]] == [11.0, 11.5, 12.0, 12.5, 13.0]
     assert all(m.track_id >= 1 and m.description and m.model_id == "primitives" for m in behavior)
     assert {m.header.frame_id for m in behavior} == {"camera"}
+    for message in behavior:  # each label's span, inside its window; which camera-motion source was used
+        start, end = stamp_to_seconds(message.window_start), stamp_to_seconds(message.window_end)
+        assert len(message.label_starts) == len(message.label_ends) == len(message.labels)
+        for label_start, label_end in zip(message.label_starts, message.label_ends):
+            assert start - 1e-6 <= stamp_to_seconds(label_start) <= stamp_to_seconds(label_end) <= end + 1e-6
+        assert message.ego_motion == BehaviorDescription.EGO_MOTION_IMAGE
+        assert math.isfinite(message.camera_rotation_deg)
     wait_for(lambda: len(poses) > 20 and skeletons, "~/smpl_pose and ~/skeleton")
     assert all(p.track_id >= 1 for p in poses) and any(p.valid for p in poses)
     level, message, values = diagnostics(bed, node, lambda s: value(s, "received") == str(len(dribble)))
     assert values["received"] == values["accepted"] == str(len(dribble)) and values["state"] == "active"
     assert values["image conversion"] in ("numpy", "cv_bridge") and values["skipped"] == "0"
     assert values["transport loss [recent images]"].startswith("0.0%")
+    assert values["camera motion"].startswith("image: ") and "frames known" in values["camera motion"]
 
 
 def test_query_with_a_default_request_answers_about_the_most_salient_person(bed, pose_model_path, dribble):

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from motionllm_ros.behavior.describer import PrimitivesDescriber
+from motionllm_ros.behavior.describer import PrimitivesDescriber, primitive_params
 from motionllm_ros.engine import Window
 from motionllm_ros.perception import humanml3d
 
@@ -96,7 +96,8 @@ class ModelDescriber:
     def __init__(self, model_dir: str | Path, window_s: float, question: str = DEFAULT_QUESTION,
                  sampling: SamplingConfig = GREEDY, dtype: str = "float32", device: str = "cpu",
                  tower_factory: Callable[[Path, str], Any] | None = None, max_gap_s: float = 0.5,
-                 max_motion_s: float = 9.8, quantization: str = "none", video_tokens_per_frame: int = 256):
+                 max_motion_s: float = 9.8, quantization: str = "none", video_tokens_per_frame: int = 256,
+                 primitives: Any = None):
         """`tower_factory(tower_dir, device)`: the video tower backend (see encoders.select); default: torch."""
         self.model: MotionLlm = quantize_llm(load_model_dir(Path(model_dir), dtype=dtype, device=device),
                                              quantization)
@@ -117,7 +118,8 @@ class ModelDescriber:
             self.frame_encoder = GridFrameEncoder(self.tower, window_s / FRAMES_PER_CLIP)
         self._joint_encoded = 0  # languagebind: frames through the tower, 8 per window
         self._joint_lock = threading.Lock()  # windows and queries are encoded on different threads
-        self.primitives = PrimitivesDescriber()
+        # The labels and scores, with the behavior.* parameters and the ego-motion source of the configuration.
+        self.primitives = primitives if primitives is not None else PrimitivesDescriber()
         self.max_gap_s = max_gap_s  # motion.max_gap_s: a tracking gap longer than this ends a motion
         self.max_motion_s = max_motion_s  # motion.max_seconds: the motion tokenizer's longest input
         self.cancel = threading.Event()  # set to stop a generation in progress (shutdown)
@@ -217,4 +219,5 @@ def describer_from_config(config) -> ModelDescriber:
 
     return ModelDescriber(config.model.dir, config.window.length_s, config.model.question, sampling,
                           config.model.dtype, device, tower_factory, config.motion.max_gap_s,
-                          config.motion.max_seconds, config.model.quantization, config.model.video_tokens_per_frame)
+                          config.motion.max_seconds, config.model.quantization, config.model.video_tokens_per_frame,
+                          PrimitivesDescriber(primitive_params(config), config.camera.ego_motion))

@@ -70,6 +70,7 @@ from motionllm_ros.ros.conversions import (ImageConverter, behavior_description_
                                            camera_info_topic, delete_skeleton_markers, seconds_to_time,
                                            skeleton_markers, smpl_pose_msg, smpl_result, stamp_to_seconds)
 from motionllm_ros.ros.intake import FrameIntake, input_status
+from motionllm_ros.ros.tf_orientation import tf_camera_orientation
 from motionllm_ros.ros.qos import behavior_qos, describe_qos, image_qos, qos_mismatch_hint, skeleton_qos
 from motionllm_ros.runtime import build_engine, close_engine
 from motionllm_ros.sources.base import BadFrame, Frame
@@ -100,7 +101,8 @@ _LEVELS = {"ok": DiagnosticStatus.OK, "warn": DiagnosticStatus.WARN, "error": Di
 
 # config, on_result, on_person -> a running engine whose `perception` holds the models; `runtime.build_engine` in
 # production. on_person(frame, person) gets every processed frame's PersonFrame on the engine's perception worker.
-EngineFactory = Callable[[Config, Callable[[Description], None], Callable[[Frame, Any], None]], StreamingEngine]
+# camera_orientation (keyword, camera.ego_motion tf): stamp -> the camera's rotation from TF, or None when unknown.
+EngineFactory = Callable[..., StreamingEngine]
 
 
 # ---------------------------------------------------------------------------------------------------- the node
@@ -162,6 +164,8 @@ class MotionLLMNode(LifecycleNode):
         self._fresh_answer = FreshAnswerer()  # ~/query with allow_cached false and a language model
         self._warned_publishers: set[tuple[str, str, str]] = set()  # (node, problem, topic) already logged
         self._zero_stamps_in_a_row = 0  # images with an empty header stamp since the last stamped one
+        self._image_frame_id = ""  # of the newest image: the frame TF looks up (camera.ego_motion tf)
+        self._ego_unknown_reported = 0  # frames whose camera motion was unknown, as of the last /diagnostics
 
         for spec in parameter_specs():
             self.declare_parameter(spec.name, spec.default, parameter_descriptor(spec))
@@ -229,7 +233,15 @@ class MotionLLMNode(LifecycleNode):
         try:
             # Loads the models: the slow part of bringing the node up, done here so activation is instant.
             # The engine's workers start now and idle until activation sends frames.
-            engine = self._engine_factory(config, self._publish_result, self._publish_person)
+            orientation = None
+            if config.camera.ego_motion == "tf":
+                try:
+                    orientation = tf_camera_orientation(self, config.camera.fixed_frame, lambda: self._image_frame_id)
+                except ImportError as error:
+                    raise ConfigError(f"camera.ego_motion is 'tf' but tf2_ros cannot be imported ({error}): it comes "
+                                      f"with a ROS 2 installation, not with the PyPI wheels; use 'image' there")
+            engine = self._engine_factory(config, self._publish_result, self._publish_person,
+                                          camera_orientation=orientation)
         except Exception as error:  # model errors name their parameter (pose.model, smpl.model)
             # Caught rather than left to rclpy, which would swallow the message and go through on_error.
             self.get_logger().error(f"cannot configure: {error}")
@@ -471,6 +483,7 @@ class MotionLLMNode(LifecycleNode):
         except Exception as error:  # e.g. an OpenCV error on a payload nobody anticipated: counted like the rest
             self.intake.skip(BadFrame("conversion_error", f"{type(error).__name__}: {error}"), self._topic, stamp)
             return
+        self._image_frame_id = msg.header.frame_id
         self.intake.submit(Frame(stamp, rgb, msg.header.frame_id))
 
     # ---------------------------------------------------------------------------------------------- results
@@ -653,6 +666,12 @@ class MotionLLMNode(LifecycleNode):
             stages = ", ".join(f"{stage} {count}" for stage, count in sorted(errors.items()))
             message = f"{message}; {new_errors} engine error(s) since the last report (so far: {stages})"
             level = "warn" if level == "ok" else level
+        camera_motion, unknown = self._camera_motion(engine)
+        if unknown > self._ego_unknown_reported:
+            message = (f"{message}; the camera's own motion was unknown in {unknown - self._ego_unknown_reported} "
+                       f"frame(s) since the last report: locomotion, turning and jumps are not judged there")
+            level = "warn" if level == "ok" else level
+        self._ego_unknown_reported = unknown
         values: list[tuple[str, str]] = []  # (key, value) in the order shown
 
         def add(key: str, value: str) -> None:
@@ -662,6 +681,7 @@ class MotionLLMNode(LifecycleNode):
         add("topic", self._topic)
         add("image conversion", self._conversion_in_use())
         add("camera intrinsics", "camera_info" if self._calibration is not None else "camera.hfov_deg")
+        add("camera motion", camera_motion)
         rate = snapshot.input_rate_hz
         add("input rate [Hz, data time]", f"{rate:.2f}" if rate is not None else "unknown")
         add("received", str(snapshot.received))
@@ -693,6 +713,17 @@ class MotionLLMNode(LifecycleNode):
         return DiagnosticStatus(level=_LEVELS[level], name=f"{self.get_name()}: image input", message=message,
                                 hardware_id=self._topic or "none",
                                 values=[KeyValue(key=key, value=value) for key, value in values])
+
+    def _camera_motion(self, engine: StreamingEngine | None) -> tuple[str, int]:
+        """('<camera.ego_motion>: N frames known, M unknown', M) from perception's counters (camera.ego_motion)."""
+        config = self.config
+        if engine is None or config is None:
+            return "not configured", 0
+        if config.camera.ego_motion == "none":
+            return "none: the camera is taken as still", 0
+        counters = getattr(engine.perception, "ego_counters", {})
+        known, unknown = (counters.get(f"{config.camera.ego_motion}.{kind}", 0) for kind in ("known", "unknown"))
+        return f"{config.camera.ego_motion}: {known} frames known, {unknown} unknown", unknown
 
     def _conversion_in_use(self) -> str:
         if self.config is not None and self.config.input.image_transport == "compressed":
