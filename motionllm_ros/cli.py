@@ -810,8 +810,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "engine: the live engine fed a clip, looped, at --overload times the rate it can process, for "
                     "--seconds: drops, memory (RSS) and latency. memory: LLM weight and KV-cache bytes for each "
                     "precision / quantisation option (--model DIR), and Vicuna-7B's computed. llm: prefill and KV-cached decode next to the "
-                    "official no-cache loop, and the fraction of the memory-bandwidth bound reached.")
-    bench.add_argument("stage", choices=["all", "fit", "engine", "llm", "memory"])
+                    "official no-cache loop, and the fraction of the memory-bandwidth bound reached. "
+                    "ros: raw and JPEG camera images over DDS to the real node, with and without the shipped Fast "
+                    "DDS profile (needs ROS 2: scripts/setup_ros.sh; its options: motionllm bench ros --help).")
+    bench.add_argument("stage", choices=["all", "fit", "engine", "llm", "memory", "ros"])
     bench.add_argument("--frames", type=int, default=300, help="frames for our fitter (default 300)")
     bench.add_argument("--baseline-frames", type=int, default=30,
                        help="frames for the ~500x slower baseline (default 30)")
@@ -918,6 +920,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["bench", "ros"] and "-h" not in argv[2:3]:  # the delivery benchmark parses its own options
+        from motionllm_ros.ros.delivery_bench import main as bench_ros
+
+        return bench_ros(argv[2:])
     parser = build_parser()
     args = parser.parse_args(argv)
     quiet.configure_logging(args.log_level, args.verbose)

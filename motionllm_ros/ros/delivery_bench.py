@@ -387,6 +387,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", choices=CONFIGS, default="both", help=argparse.SUPPRESS)
     parser.add_argument("--node-without-profile", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    try:
+        import rclpy  # noqa: F401  (the publisher's process needs it; the node's too)
+    except ImportError:
+        print("motionllm bench ros: needs ROS 2's rclpy: bash scripts/setup_ros.sh, then source "
+              "build/ros-DISTRO/setup.bash", file=sys.stderr)
+        return 2
     streams, configs = args.streams.split(","), args.profiles.split(",")
     unknown = [s for s in streams if s not in STREAMS] + [c for c in configs if c not in CONFIGS]
     if unknown:
