@@ -222,11 +222,12 @@ def _label_with_span(d, k: int) -> str:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from motionllm_ros.evaluation.annotations import load_annotations
     from motionllm_ros.evaluation.run import EvalOptions, evaluate
     from motionllm_ros.outputs import check_output_dir
 
     config = _with_pose_model(_config_from_args(args, **{"pose.model": args.pose_model, "model.dir": args.model}))
-    config_mod.load_yaml_file(args.labels, "annotation file")  # size, encoding and alias bombs, before any work
+    load_annotations(args.labels)  # size, aliases and content checked before any work
     check_output_dir(args.out, "--out")
     options = EvalOptions(live=args.live, iou_threshold=args.iou, workers=args.workers, ray_address=args.ray,
                           ray_cpus=args.ray_cpus, ray_gpus=args.ray_gpus, retries=args.retries,

@@ -193,9 +193,6 @@ def test_a_release_file_that_is_not_one_is_refused_before_converting(tmp_path):
     assert not any((tmp_path / "bad").glob("out*")), "a refused conversion left an output behind"
 
 
-@pytest.mark.xfail(strict=True, reason="annotation content is validated in motionllm_ros/evaluation/annotations.py "
-                                       "(issue 15's area, not changed here): a label that is a list raises TypeError, "
-                                       "a recording listed twice is scored twice")
 def test_annotation_content_errors_exit_2_naming_the_file(tmp_path, clip):
     cases = corpus.annotation_content_cases(tmp_path / "labels", clip, _pose_model())
     assert_all_kept(run_cases(cases, tmp_path / "run", timeout_s=180))

@@ -92,15 +92,13 @@ class AnnotationSet:
 
 def load_annotations(path: str | Path) -> AnnotationSet:
     """Reads and validates an annotation file. Raises AnnotationError naming what is wrong and where."""
-    import yaml
+    from motionllm_ros.config import ConfigError, load_yaml_file
 
     path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise AnnotationError(f"{path}: cannot read the annotation file: {error}") from error
-    except yaml.YAMLError as error:
-        raise AnnotationError(f"{path}: not valid YAML: {error}") from error
+    try:  # bounded: size, encoding, and aliases that would expand too far
+        document = load_yaml_file(path, "annotation file")
+    except ConfigError as error:
+        raise AnnotationError(str(error)) from None
     return parse_annotations(document, path)
 
 
@@ -114,6 +112,13 @@ def parse_annotations(document: Any, source: Path) -> AnnotationSet:
     if not document["recordings"]:
         raise AnnotationError(f"{source}: 'recordings' is empty")
     recordings = tuple(_recording(entry, source, index) for index, entry in enumerate(document["recordings"]))
+    first_listed: dict[tuple[Path, str | None], int] = {}
+    for index, recording in enumerate(recordings):
+        key = (recording.path.resolve(), recording.topic)
+        if key in first_listed:  # its metrics would count twice
+            raise AnnotationError(f"{source}: recording {index} ({recording.path}) is recording {first_listed[key]} "
+                                  f"again: annotate each recording once")
+        first_listed[key] = index
     used = {interval.label for recording in recordings for interval in recording.intervals}
     if "labels" in document:
         labels = document["labels"]
