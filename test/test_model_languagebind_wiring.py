@@ -88,8 +88,9 @@ def test_tower_kind_is_read_from_config_and_weight_names(languagebind_dir, tmp_p
 def test_convert_records_a_languagebind_tower_and_describe_answers_a_real_clip(languagebind_dir, tmp_path,
                                                                                  test_data, capsys):
     config, lora, release = write_tiny_release(tmp_path / "release")
-    # The CLI reads the tower before the multi-GB LLM: a wrong tower directory fails first, in one line.
-    assert main(["convert", "--lit-model", str(tmp_path / "absent.pth"), "--lora", str(release["lora"]),
+    # The CLI reads the tower before the multi-GB LLM: a wrong tower directory fails first, in one line (the
+    # release files are only checked to be there and to be PyTorch archives, before either).
+    assert main(["convert", "--lit-model", str(release["lit_model"]), "--lora", str(release["lora"]),
                  "--video-projector", str(release["video_projector"]), "--tokenizer", str(release["tokenizer"]),
                  "--video-tower", str(tmp_path), "--out", str(tmp_path / "never")]) == 2
     assert "video tower not found" in capsys.readouterr().err
