@@ -63,6 +63,7 @@ from motionllm_ros.action import DescribeBehavior
 from motionllm_ros.config import NODE_NAME, Config, ConfigError, ParameterSpec, parameter_specs
 from motionllm_ros.engine import Description, StreamingEngine
 from motionllm_ros.msg import BehaviorDescription, SmplPose
+from motionllm_ros.models_cache import default_pose_model
 from motionllm_ros.perception.camera import Intrinsics
 from motionllm_ros.ros.answers import (TRACK_MOST_SALIENT, Answer, FreshAnswerer, answer, can_answer_fresh, failure,
                                        word_by_word)
@@ -260,7 +261,7 @@ class MotionLLMNode(LifecycleNode):
         self.intake.connect(engine)
         self._subscribe(config)
         self.get_logger().info(
-            f"models loaded (pose.model {config.pose.model}, smpl.model {config.smpl.model or 'built-in synthetic'});"
+            f"models loaded (pose.model {config.pose.model or f'{default_pose_model()} (the cached default)'}, smpl.model {config.smpl.model or 'built-in synthetic'});"
             f" {'lossless' if config.engine.lossless else 'live'} engine, {config.window.length_s:g} s windows "
             f"every {config.window.stride_s:g} s of data time")
         self._state = "inactive"
