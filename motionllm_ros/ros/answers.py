@@ -50,8 +50,8 @@ def answer(engine: StreamingEngine, question: str, track_id: int, lookback_s: fl
     if not math.isfinite(lookback_s) or lookback_s < 0:
         return failure(f"lookback_sec must be >= 0 (0: one window), got {lookback_s}")
     if track_id < TRACK_MOST_SALIENT:
-        return failure(f"track_id must be a tracked person's id (>= 1), or {TRACK_MOST_SALIENT} for the most salient person; "
-                       f"got {track_id}")
+        return failure(f"track_id must be a tracked person's id (>= 1), or {TRACK_MOST_SALIENT} for the most "
+                       f"salient person; got {track_id}")
     lookback = lookback_s or window_s
     period = engine.recent(lookback)
     if not period:
@@ -132,6 +132,18 @@ def can_answer_fresh(engine: StreamingEngine) -> bool:
     return callable(getattr(engine.describer, "answer", None))
 
 
+def window_to_answer(engine: StreamingEngine, track_id: int) -> tuple[Any, str]:
+    """The engine's latest window, for a fresh model answer about `track_id` (or TRACK_MOST_SALIENT): (window, "")
+    or (None, why there is none to answer from)."""
+    window = engine.latest_window()
+    if window is None:
+        return None, "no window yet to answer from"
+    if track_id != TRACK_MOST_SALIENT and track_id != window.track_id:
+        return None, (f"a fresh answer is about the latest window's person (track {window.track_id}), not track "
+                      f"{track_id}")
+    return window, ""
+
+
 class FreshAnswerer:
     """One bounded model call at a time on the engine's latest window, on its own worker thread.
 
@@ -149,12 +161,9 @@ class FreshAnswerer:
         from_history = answer(engine, "", track_id, lookback_s)  # validates the request, gives the evidence
         if not from_history.success:
             return from_history
-        window = engine.latest_window()
+        window, why = window_to_answer(engine, track_id)
         if window is None:
-            return failure("no window yet to answer from")
-        if track_id != TRACK_MOST_SALIENT and track_id != window.track_id:
-            return failure(f"a fresh answer is about the latest window's person (track {window.track_id}), "
-                           f"not track {track_id}: set allow_cached to answer from the history")
+            return failure(f"{why}: set allow_cached to answer from the history")
         with self._lock:
             if self._worker is not None and self._worker.is_alive():
                 return failure("the previous fresh answer is still being cancelled: try again shortly")

@@ -65,7 +65,7 @@ from motionllm_ros.engine import Description, StreamingEngine
 from motionllm_ros.msg import BehaviorDescription, SmplPose
 from motionllm_ros.models_cache import default_pose_model
 from motionllm_ros.perception.camera import Intrinsics
-from motionllm_ros.ros.answers import (TRACK_MOST_SALIENT, Answer, FreshAnswerer, answer, can_answer_fresh, failure,
+from motionllm_ros.ros.answers import (Answer, FreshAnswerer, answer, can_answer_fresh, failure, window_to_answer,
                                        word_by_word)
 from motionllm_ros.ros.conversions import (ImageConverter, behavior_description_msg, behavior_result,
                                            camera_info_topic, delete_skeleton_markers, seconds_to_time,
@@ -261,7 +261,8 @@ class MotionLLMNode(LifecycleNode):
         self.intake.connect(engine)
         self._subscribe(config)
         self.get_logger().info(
-            f"models loaded (pose.model {config.pose.model or f'{default_pose_model()} (the cached default)'}, smpl.model {config.smpl.model or 'built-in synthetic'});"
+            f"models loaded (pose.model {config.pose.model or f'{default_pose_model()} (the cached default)'}, "
+            f"smpl.model {config.smpl.model or 'built-in synthetic'});"
             f" {'lossless' if config.engine.lossless else 'live'} engine, {config.window.length_s:g} s windows "
             f"every {config.window.stride_s:g} s of data time")
         self._state = "inactive"
@@ -619,12 +620,9 @@ class MotionLLMNode(LifecycleNode):
                            stream: FeedbackStream) -> tuple[str | None, str, bool]:
         """The language model's answer about the latest window, each token's text sent on `stream` as it comes.
         -> (answer, or None when there is none; message; whether the goal's cancel stopped it)."""
-        window = engine.latest_window()
+        window, why = window_to_answer(engine, request.track_id)
         if window is None:
-            return None, "no window yet to answer from", False
-        if request.track_id != TRACK_MOST_SALIENT and request.track_id != window.track_id:
-            return None, (f"the language model answers about the latest window's person (track {window.track_id}),"
-                          f" not track {request.track_id}"), False
+            return None, why, False
         cancel = threading.Event()
 
         def on_text(text: str) -> None:
@@ -688,7 +686,8 @@ class MotionLLMNode(LifecycleNode):
         add("received", str(snapshot.received))
         if snapshot.transport is not None:
             received, expected = snapshot.transport
-            add("transport loss [recent images]", f"{snapshot.transport_loss:.1%} ({expected - received} of {expected})")
+            add("transport loss [recent images]",
+                f"{snapshot.transport_loss:.1%} ({expected - received} of {expected})")
         else:
             add("transport loss [recent images]", "unknown")
         add("accepted", str(snapshot.accepted))
