@@ -12,13 +12,34 @@ Format (YAML; JSON is valid YAML too)::
         people: "one man in a purple shirt"          # optional: who is in view; `intervals` are the main person's
         intervals:
           - {start_s: 0.0, end_s: 2.5, label: walking}
-        others:                                      # optional: the other people, each named by `person`; kept,
-          - {person: "woman on the right", start_s: 0.0, end_s: 2.5, label: standing}   # not scored yet
+        others:                                      # optional: the other people, each named by `person`
+          - {person: "woman on the right", start_s: 0.0, end_s: 2.5, label: standing}
+        identify:                                    # optional: which tracked person is who (see below)
+          - {person: main, at_s: 1.0, box: [0.05, 0.30, 0.30, 0.75]}
+          - {person: "woman on the right", at_s: 1.0, box: [0.65, 0.22, 0.87, 0.67]}
         captions:                                    # optional reference captions: of the whole recording,
           - "a man dribbles a ball"                  # or of an interval (same time axis as `intervals`)
           - {start_s: 0.0, end_s: 2.5, text: "a man walks while bouncing a ball"}
         qa:                                          # optional
           - {question: "Is he walking?", answer: "yes", choices: ["yes", "no"]}
+
+`identify` names each annotated person by an image box at one instant: `person` is `main` (the person of
+`intervals`) or a name used in `others`, each at most once, and `main` must be among them; `at_s` is on the time
+axis of `intervals`; `box` is [x_min, y_min, x_max, y_max] normalised to [0, 1] of the image width and height,
+around the whole visible body, at an instant where that person stands clear of the others. With `identify`, every
+identified person is scored against his own intervals, on the descriptions of the track matched to him (see
+`people.py`); without it, all descriptions are scored against `intervals`, as for one person.
+
+Since a shared labels file may not be edited, the boxes can come from an overlay file instead
+(`motionllm eval --labels LABELS --people OVERLAY`, `load_annotations(labels, people=overlay)`)::
+
+    recordings:
+      - path: video/handshake_two_people.mp4       # as written in the labels file (relative paths resolve against
+        topic: /camera/image_raw                   # the labels file's folder); topic: optional, as there
+        identify:
+          - {person: main, at_s: 1.0, box: [0.0, 0.29, 0.28, 0.74]}
+
+Each overlay recording must name a recording of the labels file that has no `identify` of its own.
 
 Labels are lower_snake_case names. A scored label that the kinematic primitives never produce (not in
 `LABEL_VOCABULARY`, e.g. `handshake`) is scored all the same: its intervals count as misses, so recall says what is
@@ -29,7 +50,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +70,24 @@ class Interval:
 
 @dataclass(frozen=True)
 class OtherInterval:
-    """A labelled interval of another person in view (not the main one); read and kept, not scored yet."""
+    """A labelled interval of another person in view (not the main one); scored when `identify` names him."""
 
     person: str  # free text naming the person, e.g. "woman in blue top on the right"
     start_s: float  # seconds, same time axis as `intervals`
     end_s: float
     label: str
+
+
+@dataclass(frozen=True)
+class Identification:
+    """Where an annotated person is in the image at one instant, to find the track that is him."""
+
+    person: str  # MAIN_PERSON or a name used in `others`
+    at_s: float  # seconds, same time axis as `intervals`
+    box: tuple[float, float, float, float]  # x_min, y_min, x_max, y_max normalised to [0, 1] of width / height
+
+
+MAIN_PERSON = "main"  # the `person` of an identification of the person `intervals` describe
 
 
 @dataclass(frozen=True)
@@ -81,6 +114,17 @@ class RecordingAnnotation:
     qa: tuple[QaPair, ...]
     people: str = ""  # who is in view and which one `intervals` describe
     others: tuple[OtherInterval, ...] = ()
+    identify: tuple[Identification, ...] = ()  # empty: nobody identified, all descriptions are the main person's
+
+    def person_names(self) -> tuple[str, ...]:
+        """MAIN_PERSON, then the people of `others` in order of first mention."""
+        return (MAIN_PERSON, *dict.fromkeys(other.person for other in self.others))
+
+    def person_intervals(self, person: str) -> tuple[Interval, ...]:
+        """The annotated intervals of one person (MAIN_PERSON: `intervals`)."""
+        if person == MAIN_PERSON:
+            return self.intervals
+        return tuple(Interval(o.start_s, o.end_s, o.label) for o in self.others if o.person == person)
 
 
 @dataclass(frozen=True)
@@ -90,16 +134,64 @@ class AnnotationSet:
     recordings: tuple[RecordingAnnotation, ...]
 
 
-def load_annotations(path: str | Path) -> AnnotationSet:
-    """Reads and validates an annotation file. Raises AnnotationError naming what is wrong and where."""
+def load_annotations(path: str | Path, people: str | Path | None = None) -> AnnotationSet:
+    """Reads and validates an annotation file, and the `identify` overlay file `people` when given. Raises
+    AnnotationError naming what is wrong and where."""
+    path = Path(path)
+    annotations = parse_annotations(_load_yaml(path, "annotation file"), path)
+    if people is None:
+        return annotations
+    return apply_people(annotations, _load_yaml(Path(people), "people file"), Path(people))
+
+
+def _load_yaml(path: Path, what: str) -> Any:
     from motionllm_ros.config import ConfigError, load_yaml_file
 
-    path = Path(path)
     try:  # bounded: size, encoding, and aliases that would expand too far
-        document = load_yaml_file(path, "annotation file")
+        return load_yaml_file(path, what)
     except ConfigError as error:
         raise AnnotationError(str(error)) from None
-    return parse_annotations(document, path)
+
+
+def apply_people(annotations: AnnotationSet, document: Any, source: Path) -> AnnotationSet:
+    """`annotations` with the `identify` lists of an already parsed overlay document (see the module docstring)
+    added to the recordings they name; `source` names the overlay in errors."""
+    listed = document.get("recordings") if isinstance(document, dict) else None
+    if not isinstance(listed, list) or set(document) != {"recordings"}:
+        raise AnnotationError(f"{source}: expected a mapping with just a 'recordings' list")
+    recordings = list(annotations.recordings)
+    given: dict[int, int] = {}  # index in the labels file -> index in the overlay
+    for index, entry in enumerate(listed):
+        where = f"{source}: recording {index}"
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not entry["path"]:
+            raise AnnotationError(f"{where}: expected a mapping with 'path' (a string)")
+        where = f"{where} ({entry['path']})"
+        unknown_keys = set(entry) - {"path", "topic", "identify"}
+        if unknown_keys or "identify" not in entry:
+            raise AnnotationError(f"{where}: expected the keys path, identify and optionally topic; "
+                                  f"got {sorted(entry)}")
+        target = _overlay_target(annotations, entry, where)
+        if target in given:
+            raise AnnotationError(f"{where}: names the same recording as recording {given[target]}")
+        if recordings[target].identify:
+            raise AnnotationError(f"{where}: the labels file {annotations.source} identifies its people already")
+        given[target] = index
+        recording = recordings[target]
+        recordings[target] = replace(recording, identify=_identify_list(entry, recording, where))
+    return replace(annotations, recordings=tuple(recordings))
+
+
+def _overlay_target(annotations: AnnotationSet, entry: dict, where: str) -> int:
+    """The index of the labels file's recording that an overlay entry names by path (and topic, when given)."""
+    path = Path(entry["path"]).expanduser()
+    path = (path if path.is_absolute() else annotations.source.parent / path).resolve()
+    topic = entry.get("topic")
+    found = [k for k, r in enumerate(annotations.recordings)
+             if r.path.resolve() == path and ("topic" not in entry or r.topic == topic)]
+    if len(found) != 1:
+        problem = "no recording" if not found else f"{len(found)} recordings (give its topic)"
+        raise AnnotationError(f"{where}: {problem} of {annotations.source} at this path")
+    return found[0]
 
 
 def parse_annotations(document: Any, source: Path) -> AnnotationSet:
@@ -137,7 +229,8 @@ def _recording(entry: Any, source: Path, index: int) -> RecordingAnnotation:
     if not isinstance(entry.get("path"), str) or not entry["path"]:
         raise AnnotationError(f"{where}: 'path' (a string) is required")
     where = f"{source}: recording {index} ({entry['path']})"
-    unknown_keys = set(entry) - {"path", "topic", "relative", "people", "intervals", "captions", "qa", "others"}
+    unknown_keys = set(entry) - {"path", "topic", "relative", "people", "intervals", "captions", "qa", "others",
+                                 "identify"}
     if unknown_keys:
         raise AnnotationError(f"{where}: unknown key(s) {sorted(unknown_keys)}")
     topic = entry.get("topic")
@@ -156,7 +249,41 @@ def _recording(entry: Any, source: Path, index: int) -> RecordingAnnotation:
     resolved = Path(entry["path"]).expanduser()
     if not resolved.is_absolute():
         resolved = source.parent / resolved
-    return RecordingAnnotation(resolved, topic, relative, intervals, captions, qa, people, others)
+    recording = RecordingAnnotation(resolved, topic, relative, intervals, captions, qa, people, others)
+    return replace(recording, identify=_identify_list(entry, recording, where)) if "identify" in entry else recording
+
+
+def _identify_list(entry: dict, recording: RecordingAnnotation, where: str) -> tuple[Identification, ...]:
+    """The validated `identify` list of a recording (labels or overlay entry): known, distinct people, main
+    among them."""
+    known = recording.person_names()
+    found = tuple(_identification(item, f"{where}: identify {k}", known) for k, item in _items(entry, "identify",
+                                                                                                where))
+    names = [identification.person for identification in found]
+    if len(set(names)) != len(names):
+        raise AnnotationError(f"{where}: identify names a person more than once: {names}")
+    if MAIN_PERSON not in names:
+        # Without the main person's track his figures could only pool everybody's descriptions, as before.
+        raise AnnotationError(f"{where}: identify must include person '{MAIN_PERSON}' (the one `intervals` "
+                              f"describe)")
+    return found
+
+
+def _identification(item: Any, where: str, known: tuple[str, ...]) -> Identification:
+    if not isinstance(item, dict) or set(item) != {"person", "at_s", "box"}:
+        raise AnnotationError(f"{where}: expected exactly the keys person, at_s, box; got {item!r}")
+    if item["person"] not in known:
+        raise AnnotationError(f"{where}: person {item['person']!r} is neither '{MAIN_PERSON}' nor a person of "
+                              f"`others` ({list(known[1:])})")
+    at = _seconds(item, "at_s", where)
+    box = item["box"]
+    if (not isinstance(box, list) or len(box) != 4
+            or not all(not isinstance(v, bool) and isinstance(v, (int, float)) and 0.0 <= v <= 1.0 for v in box)):
+        raise AnnotationError(f"{where}: box must be [x_min, y_min, x_max, y_max], numbers in [0, 1] (fractions "
+                              f"of the image width and height), got {box!r}")
+    if box[2] <= box[0] or box[3] <= box[1]:
+        raise AnnotationError(f"{where}: box {box} is empty: x_max must exceed x_min and y_max y_min")
+    return Identification(item["person"], at, (float(box[0]), float(box[1]), float(box[2]), float(box[3])))
 
 
 def _items(entry: dict, key: str, where: str) -> enumerate:
@@ -180,6 +307,9 @@ def _other(item: Any, where: str) -> OtherInterval:
         raise AnnotationError(f"{where}: expected exactly the keys person, start_s, end_s, label; got {item!r}")
     if not isinstance(item["person"], str) or not item["person"].strip():
         raise AnnotationError(f"{where}: person must be a non-empty string")
+    if item["person"] == MAIN_PERSON:  # `identify` names the main person so
+        raise AnnotationError(f"{where}: person '{MAIN_PERSON}' is the person of `intervals`; name the others "
+                              f"otherwise")
     interval = _interval({key: item[key] for key in ("start_s", "end_s", "label")}, where)
     return OtherInterval(item["person"], interval.start_s, interval.end_s, interval.label)
 
@@ -196,13 +326,17 @@ def _caption(item: Any, where: str) -> Caption:
 
 
 def _span(item: dict, where: str) -> tuple[float, float]:
-    start, end = item["start_s"], item["end_s"]
-    for name, value in (("start_s", start), ("end_s", end)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise AnnotationError(f"{where}: {name} must be a finite number of seconds, got {value!r}")
+    start, end = _seconds(item, "start_s", where), _seconds(item, "end_s", where)
     if end <= start:
-        raise AnnotationError(f"{where}: end_s ({end}) must be greater than start_s ({start})")
-    return float(start), float(end)
+        raise AnnotationError(f"{where}: end_s ({item['end_s']}) must be greater than start_s ({item['start_s']})")
+    return start, end
+
+
+def _seconds(item: dict, key: str, where: str) -> float:
+    value = item[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise AnnotationError(f"{where}: {key} must be a finite number of seconds, got {value!r}")
+    return float(value)
 
 
 def _check_label(label: Any, where: str) -> None:
