@@ -227,20 +227,22 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from motionllm_ros.outputs import check_output_dir
 
     config = _with_pose_model(_config_from_args(args, **{"pose.model": args.pose_model, "model.dir": args.model}))
-    load_annotations(args.labels)  # size, aliases and content checked before any work
+    load_annotations(args.labels, args.people)  # size, aliases and content checked before any work
     check_output_dir(args.out, "--out")
     options = EvalOptions(live=args.live, iou_threshold=args.iou, workers=args.workers, ray_address=args.ray,
                           ray_cpus=args.ray_cpus, ray_gpus=args.ray_gpus, retries=args.retries,
                           mcap=not args.no_mcap, bertscore_model=args.bertscore_model,
                           bertscore_layers=args.bertscore_layers)
-    result = evaluate(args.labels, args.out, config, args.inputs, options)
+    result = evaluate(args.labels, args.out, config, args.inputs, options, people_file=args.people)
     failed = [r for r in result["recordings"] if "error" in r]
     for r in failed:
         print(f"failed: {r['input']}: {r['error']}", file=sys.stderr)
     merged = result["merged"]
     print(json.dumps({"recordings": len(result["recordings"]), "failed": len(failed),
                       **{key: merged.get(key) for key in ("micro", "micro_produced", "macro_f1", "latency_s", "frames", "qa",
-                                                          "captions")}}))
+                                                          "captions")},
+                      "per_person": {key: merged["per_person"][key] for key in ("people", "identified", "matched",
+                                                                                "micro", "micro_produced")}}))
     print(f"report: {args.out}/report.md, metrics: {args.out}/metrics.json", file=sys.stderr)
     return 1 if failed else 0
 
@@ -735,6 +737,9 @@ def build_parser() -> argparse.ArgumentParser:
                             help="recordings to evaluate, matched to the annotation file by path or file name "
                                  "(default: every recording it names)")
     evaluation.add_argument("--labels", required=True, metavar="FILE", help="annotation file")
+    evaluation.add_argument("--people", metavar="FILE", help="overlay file of `identify` lists (which track is "
+                                                             "which annotated person) for the recordings of --labels; "
+                                                             "each identified person is then scored on his track")
     evaluation.add_argument("--out", required=True, metavar="DIR")
     evaluation.add_argument("--pose-model", metavar="PATH", help="MediaPipe pose_landmarker .task (pose.model)")
     evaluation.add_argument("--model", metavar="DIR", help="MotionLLM model directory (model.dir)")

@@ -169,11 +169,8 @@ def qa_correct(predicted: str, answer: str, choices: Sequence[str] = ()) -> bool
     return named == {choices.index(answer)}
 
 
-def summarise(label_totals: dict[str, LabelCounts], latencies: Sequence[float], dropped_frames: int,
-              offered_frames: int, qa_results: Sequence[bool], produced: Iterable[str] = ()) -> dict[str, Any]:
-    """The metrics dict of one recording or of a merged set: per-label scores, micro and macro F1, latency, drops.
-    `produced`: the labels the describer can say; "micro_produced" averages over the scored ones among them (a
-    scored label it never says only lowers recall, e.g. interaction labels before multi-person tracking)."""
+def label_scores(label_totals: dict[str, LabelCounts], produced: Iterable[str] = ()) -> dict[str, Any]:
+    """Per-label scores, their micro average (over all labels, and over the `produced` ones) and macro F1."""
     per_label = {label: counts.scores() for label, counts in sorted(label_totals.items())}
     micro, micro_produced = LabelCounts(), LabelCounts()
     produced = set(produced)
@@ -184,8 +181,15 @@ def summarise(label_totals: dict[str, LabelCounts], latencies: Sequence[float], 
     judged = [s["f1"] for s in per_label.values() if s["f1"] is not None]
     return {"labels": per_label, "micro": micro.scores(),
             "micro_produced": {"labels": sorted(produced & set(label_totals)), **micro_produced.scores()},
-            "macro_f1": sum(judged) / len(judged) if judged else None,
-            "latency_s": percentile_summary(list(latencies)),
+            "macro_f1": sum(judged) / len(judged) if judged else None}
+
+
+def summarise(label_totals: dict[str, LabelCounts], latencies: Sequence[float], dropped_frames: int,
+              offered_frames: int, qa_results: Sequence[bool], produced: Iterable[str] = ()) -> dict[str, Any]:
+    """The metrics dict of one recording or of a merged set: per-label scores, micro and macro F1, latency, drops.
+    `produced`: the labels the describer can say; "micro_produced" averages over the scored ones among them (a
+    scored label it never says only lowers recall, e.g. interaction labels before multi-person tracking)."""
+    return {**label_scores(label_totals, produced), "latency_s": percentile_summary(list(latencies)),
             "frames": {"offered": offered_frames, "dropped": dropped_frames,
                        "drop_rate": dropped_frames / offered_frames if offered_frames else None},
             "qa": {"count": len(qa_results), "correct": sum(qa_results),

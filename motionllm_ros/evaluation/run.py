@@ -9,6 +9,10 @@ Outputs in `out_dir`: metrics.json (per recording and merged), predictions.jsonl
 `motionllm run --out`), recordings/NNN_NAME.mcap (the input images, camera_info and the BehaviorDescription stream,
 as `motionllm run --mcap`; written by the worker, so on a multi-node Ray cluster `out_dir` must be a shared
 path), and report.md with one timeline PNG per recording (annotated vs predicted labels).
+
+Where a recording identifies its people (`identify`, or the overlay file `people_file`), each identified person is
+scored on the descriptions of the track matched to him (people.py), the main person's figures included; elsewhere
+all descriptions are scored against the main person's intervals, as for one person.
 """
 
 from __future__ import annotations
@@ -20,12 +24,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from motionllm_ros.config import Config
-from motionllm_ros.evaluation.annotations import AnnotationSet, RecordingAnnotation, load_annotations
+from motionllm_ros.evaluation.annotations import MAIN_PERSON, AnnotationSet, RecordingAnnotation, load_annotations
 from motionllm_ros.evaluation.captions import CaptionPair, caption_scores, check_caption_metrics
 from motionllm_ros.evaluation.distribute import JobFailed, run_in_pool, run_in_process, run_on_ray
 from motionllm_ros.behavior.primitives import LABEL_VOCABULARY
-from motionllm_ros.evaluation.metrics import (DEFAULT_IOU, LabelCounts, confusions, label_counts, qa_correct,
-                                              summarise, windows_from_records)
+from motionllm_ros.evaluation.metrics import (DEFAULT_IOU, LabelCounts, confusions, label_counts, label_scores,
+                                              qa_correct, summarise, windows_from_records)
+from motionllm_ros.evaluation.people import PersonMatch, match_people, unmatched_tracks
 
 
 @dataclass(frozen=True)
@@ -51,16 +56,16 @@ class EvalItem:
 
 
 def evaluate(annotation_file: str | Path, out_dir: str | Path, config: Config, inputs: Sequence[str] = (),
-             options: EvalOptions = EvalOptions()) -> dict[str, Any]:
-    """Scores `inputs` (default: every recording of `annotation_file`); returns (and writes to
-    out_dir/metrics.json) the metrics.
+             options: EvalOptions = EvalOptions(), people_file: str | Path | None = None) -> dict[str, Any]:
+    """Scores `inputs` (default: every recording of `annotation_file`, with the `identify` lists of the overlay
+    `people_file` when given); returns (and writes to out_dir/metrics.json) the metrics.
 
     Raises AnnotationError for a bad annotation file, ValueError for bad options; a recording that cannot be run
     appears under "recordings" with "error" and is left out of "merged".
     """
     if options.workers < 1 or options.retries < 0:
         raise ValueError(f"workers must be >= 1 and retries >= 0, got {options.workers} and {options.retries}")
-    annotations = load_annotations(annotation_file)
+    annotations = load_annotations(annotation_file, people_file)
     if options.bertscore_model is not None or any(r.captions for r in annotations.recordings):
         check_caption_metrics(options.bertscore_model)
     items = select_items(annotations, inputs)
@@ -165,9 +170,13 @@ def evaluate_recording(recording: RecordingAnnotation, name: str, config: Config
 
 def score(annotations: AnnotationSet, items: Sequence[EvalItem], results: Sequence[dict[str, Any]],
           options: EvalOptions) -> dict[str, Any]:
-    """Per-recording metrics and their merge over the recordings that ran."""
+    """Per-recording metrics and their merge over the recordings that ran: the main person's (of all descriptions
+    when the recording does not identify its people, else of his track), and per identified person ("people",
+    merged: "per_person")."""
     per_recording: list[dict[str, Any]] = []
     totals = {label: LabelCounts() for label in annotations.labels}
+    person_totals = {label: LabelCounts() for label in annotations.labels}
+    people_scored = people_identified = people_matched = 0
     confused: dict[str, dict[str, int]] = {}
     latencies: list[float] = []
     offered = dropped = 0
@@ -179,10 +188,18 @@ def score(annotations: AnnotationSet, items: Sequence[EvalItem], results: Sequen
             continue
         recording = item.annotation
         offset = _time_offset(recording, result)
+        matches, by_person = people_records(recording, result["records"], offset)
         intervals = [(i.start_s + offset, i.end_s + offset, i.label) for i in recording.intervals]
-        windows = windows_from_records(result["records"])
+        windows = windows_from_records(by_person[MAIN_PERSON])
         counts = label_counts(windows, intervals, annotations.labels, options.iou_threshold)
         recording_confused = confusions(windows, intervals, annotations.labels, options.iou_threshold)
+        people = _people_entries(recording, matches, by_person, offset, annotations.labels, options.iou_threshold)
+        for person in people:
+            people_scored += 1
+            people_identified += person["identified"]
+            people_matched += person["track_id"] is not None
+            for label, c in person.pop("counts").items():
+                person_totals[label].add(c)
         recording_latencies = [r["latency_s"] for r in result["records"]]
         correct = [qa_correct(said, pair.answer, pair.choices) for said, pair in zip(result["qa_answers"],
                                                                                      recording.qa)]
@@ -190,12 +207,15 @@ def score(annotations: AnnotationSet, items: Sequence[EvalItem], results: Sequen
         per_recording.append({"input": result["input"], **summarise(
             counts, recording_latencies, stats.get("dropped_frames", 0), stats.get("submitted", 0), correct,
             LABEL_VOCABULARY), "confusions": recording_confused,
-            "skipped_by_source": result["skipped_by_source"]})  # bad frames the reader skipped, by reason
+            "skipped_by_source": result["skipped_by_source"],  # bad frames the reader skipped, by reason
+            "identified": bool(recording.identify), "people": people,
+            "not_identified": [name for name in recording.person_names() if name not in by_person],
+            "unmatched_tracks": unmatched_tracks(result["records"], matches) if recording.identify else []})
         for said, instead in recording_confused.items():
             for other, count in instead.items():
                 confused.setdefault(said, {}).setdefault(other, 0)
                 confused[said][other] += count
-        caption_pairs += _caption_pairs(index, recording, result["records"], offset)
+        caption_pairs += _caption_pairs(index, recording, by_person[MAIN_PERSON], offset)
         for label, c in counts.items():
             totals[label].add(c)
         latencies += recording_latencies
@@ -211,7 +231,40 @@ def score(annotations: AnnotationSet, items: Sequence[EvalItem], results: Sequen
     return {"iou_threshold": options.iou_threshold, "recordings": per_recording,
             "merged": {"recordings": len(per_recording) - failed, "failed": failed,
                        **summarise(totals, latencies, dropped, offered, qa_results, LABEL_VOCABULARY),
-                       "confusions": confused, "captions": merged_captions}}
+                       "confusions": confused, "captions": merged_captions,
+                       "per_person": {"people": people_scored, "identified": people_identified,
+                                      "matched": people_matched,
+                                      **label_scores(person_totals, LABEL_VOCABULARY)}}}
+
+
+def people_records(recording: RecordingAnnotation, records: Sequence[dict[str, Any]], offset: float
+                   ) -> tuple[list[PersonMatch], dict[str, list[dict[str, Any]]]]:
+    """The matches of the identified people to tracks, and each identified person's description records (none
+    for a person no track matched). Without `identify`: no matches, and every record is the main person's."""
+    if not recording.identify:
+        return [], {MAIN_PERSON: list(records)}
+    matches = match_people(recording.identify, records, offset)
+    return matches, {match.person: [r for r in records if match.track_id is not None
+                                    and r.get("track_id") == match.track_id] for match in matches}
+
+
+def _people_entries(recording: RecordingAnnotation, matches: Sequence[PersonMatch],
+                    by_person: dict[str, list[dict[str, Any]]], offset: float, labels: Sequence[str],
+                    iou_threshold: float) -> list[dict[str, Any]]:
+    """One entry per scored person (the identified ones; else the main person on all descriptions): the match,
+    the label scores, and the raw "counts" for the merge."""
+    found = {match.person: match for match in matches}
+    entries = []
+    for person, records in by_person.items():
+        intervals = [(i.start_s + offset, i.end_s + offset, i.label) for i in recording.person_intervals(person)]
+        counts = label_counts(windows_from_records(records), intervals, labels, iou_threshold)
+        match = found.get(person)
+        entries.append({"person": person, "identified": match is not None,
+                        "track_id": None if match is None else match.track_id,
+                        "box_iou": None if match is None else match.box_iou,
+                        "gap_s": None if match is None else match.gap_s, "descriptions": len(records),
+                        **label_scores(counts, LABEL_VOCABULARY), "counts": counts})
+    return entries
 
 
 def _caption_pairs(index: int, recording: RecordingAnnotation, records: Sequence[dict[str, Any]],
@@ -246,7 +299,10 @@ def write_outputs(out_dir: Path, annotations: AnnotationSet, items: Sequence[Eva
     lines = [f"# Evaluation against {annotations.source}", "",
              f"Mode: {metrics['mode']}; ran on {metrics['ran_on']}; IoU threshold {iou_threshold}; "
              f"{metrics['merged']['recordings']} recording(s) scored, {metrics['merged']['failed']} failed.", "",
-             "## Merged", "", *_label_table(metrics["merged"]), *_caption_line(metrics["merged"]["captions"]), ""]
+             "## Merged: the main person of each recording", "",
+             "Of his track where the recording identifies its people, else of all descriptions.", "",
+             *_label_table(metrics["merged"]), *_caption_line(metrics["merged"]["captions"]), "",
+             *_per_person_section(metrics["merged"]["per_person"]), ""]
     for index, (item, result, entry) in enumerate(zip(items, results, metrics["recordings"])):
         lines += [f"## {entry['input']}", ""]
         if "error" in entry:
@@ -254,7 +310,8 @@ def write_outputs(out_dir: Path, annotations: AnnotationSet, items: Sequence[Eva
             continue
         plot = f"timeline_{index:03d}.png"
         _timeline_plot(out_dir / plot, item.annotation, result, annotations.labels)
-        lines += [f"![timeline]({plot})", "", *_label_table(entry), *_caption_line(entry["captions"])]
+        lines += [f"![timeline]({plot})", "", *_label_table(entry), *_caption_line(entry["captions"]), "",
+                  *_people_lines(entry)]
         if entry["skipped_by_source"]:
             lines += ["", "Frames skipped by the reader: " + ", ".join(
                 f"{reason} {count}" for reason, count in sorted(entry["skipped_by_source"].items()))]
@@ -269,11 +326,7 @@ def _cell(value: Any) -> str:
 
 
 def _label_table(entry: dict[str, Any]) -> list[str]:
-    rows = ["| label | TP | FP | FN | precision | recall | F1 |", "|---|---|---|---|---|---|---|"]
-    for label, s in [*entry["labels"].items(), ("(micro, all scored)", entry["micro"]),
-                     ("(micro, labels the primitives produce)", entry["micro_produced"])]:
-        rows.append(f"| {label} | {s['tp']} | {s['fp']} | {s['fn']} | {_cell(s['precision'])} | "
-                    f"{_cell(s['recall'])} | {_cell(s['f1'])} |")
+    rows = _score_rows(entry)
     rows += ["", "Produced labels scored: " + (", ".join(entry["micro_produced"]["labels"]) or "none") + "."]
     if entry["confusions"]:
         rows += ["", "False positives, by the annotated label they overlapped most (IoU >= threshold): " + "; ".join(
@@ -285,6 +338,54 @@ def _label_table(entry: dict[str, Any]) -> list[str]:
                  f"{_cell(frames['drop_rate'])} ({frames['dropped']}/{frames['offered']} frames); QA accuracy "
                  f"{_cell(qa['accuracy'])} ({qa['correct']}/{qa['count']})."]
     return rows
+
+
+def _score_rows(entry: dict[str, Any], every_label: bool = True) -> list[str]:
+    """A markdown table of the per-label scores (every label, or those that occurred) and the micro averages."""
+    rows = ["| label | TP | FP | FN | precision | recall | F1 |", "|---|---|---|---|---|---|---|"]
+    labelled = [(label, s) for label, s in entry["labels"].items() if every_label or s["f1"] is not None]
+    for label, s in [*labelled, ("(micro, all scored)", entry["micro"]),
+                     ("(micro, labels the primitives produce)", entry["micro_produced"])]:
+        rows.append(f"| {label} | {s['tp']} | {s['fp']} | {s['fn']} | {_cell(s['precision'])} | "
+                    f"{_cell(s['recall'])} | {_cell(s['f1'])} |")
+    return rows
+
+
+def _per_person_section(per_person: dict[str, Any]) -> list[str]:
+    return ["## Per person: micro average over all annotated people", "",
+            f"{per_person['people']} people scored: {per_person['identified']} identified by a box, "
+            f"{per_person['matched']} of them matched to a track (an unmatched person's intervals all count as "
+            f"missed), the rest main people of recordings without identification (all descriptions). Annotated "
+            f"people who are not identified are not scored; tracks matched to nobody are listed per recording, "
+            f"not scored as anybody's false positives.", "", *_score_rows(per_person),
+            "", f"Macro F1 {_cell(per_person['macro_f1'])}."]
+
+
+def _people_lines(entry: dict[str, Any]) -> list[str]:
+    """Per recording: who was matched to which track, each person's scores, and what was left out."""
+    if not entry["identified"]:
+        return ["People not identified: all descriptions scored as the main person's" + (
+            f"; not scored: {', '.join(entry['not_identified'])}." if entry["not_identified"] else "."), ""]
+    lines = ["### People", ""]
+    for person in entry["people"]:
+        if person["track_id"] is None:
+            best = ("no track had a box within the time limit" if person["box_iou"] is None else
+                    f"best box IoU {person['box_iou']:.2f}: under the threshold, or that track fits another "
+                    f"person better")
+            lines += [f"**{person['person']}**: matched to no track ({best}); every interval missed.", ""]
+        else:
+            lines += [f"**{person['person']}**: track {person['track_id']} (box IoU {person['box_iou']:.2f}, "
+                      f"{person['gap_s']:.2f} s from the annotated instant), {person['descriptions']} descriptions.",
+                      ""]
+        lines += [*_score_rows(person, every_label=False), ""]
+    if entry["not_identified"]:
+        lines += [f"Annotated but not identified, not scored: {', '.join(entry['not_identified'])}.", ""]
+    if entry["unmatched_tracks"]:
+        lines += ["Tracks matched to nobody (not scored): " + "; ".join(
+            f"track {'none' if t['track_id'] is None else t['track_id']}, {t['descriptions']} descriptions"
+            + (" (" + ", ".join(f"{label} x{n}" for label, n in sorted(t["labels"].items())) + ")"
+               if t["labels"] else "") for t in entry["unmatched_tracks"]) + ".", ""]
+    return lines
 
 
 def _caption_line(captions: dict[str, Any] | None) -> list[str]:
@@ -304,8 +405,8 @@ def _timeline_plot(path: Path, recording: RecordingAnnotation, result: dict[str,
 
     from motionllm_ros.evaluation.metrics import label_segments
 
-    windows = windows_from_records(result["records"])
     offset = _time_offset(recording, result)
+    windows = windows_from_records(people_records(recording, result["records"], offset)[1][MAIN_PERSON])
     figure, axes = plt.subplots(figsize=(10, 0.6 + 0.5 * max(1, len(labels))))
     for row, label in enumerate(labels):
         annotated = [(i.start_s + offset, i.end_s - i.start_s) for i in recording.intervals if i.label == label]
