@@ -238,3 +238,13 @@ def test_without_identification_all_descriptions_are_the_main_persons(tmp_path):
     assert entry["unmatched_tracks"] == [] and entry["not_identified"] == ["woman", "kid", "far man"]
     assert "People not identified: all descriptions scored as the main person's; not scored: woman, kid, far " \
            "man." in report
+
+
+def test_eval_command_rejects_a_bad_people_file_before_any_work(tmp_path, pose_model_path, capsys):
+    from motionllm_ros.cli import main
+
+    labels, people = files(tmp_path, people=PEOPLE.replace("video/clip.mp4", "video/nowhere.mp4"))
+    assert main(["eval", "--labels", str(labels), "--people", str(people), "--out", str(tmp_path / "out"),
+                 "--pose-model", str(pose_model_path)]) == 2
+    assert "people.yaml: recording 0 (video/nowhere.mp4): no recording of" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
