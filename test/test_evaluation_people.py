@@ -121,7 +121,9 @@ def test_the_shared_clips_overlay_identifies_the_people_of_labels_yaml(test_data
         "handshake_two_people.mp4": ["main", "woman in blue top on the right"],
         "hug_two_people.mp4": ["main", "man in grey T-shirt on the left"],
         "basketball_gym.mp4": ["main", "player in white shirt (left)"],
-        "street_walking_5frames.mp4": []}
+        "street_walking_5frames.mp4": ["main", "man in dark jacket, centre-left",
+                                       "woman in black top with handbag, centre",
+                                       "woman with long dark hair and light-blue bag, centre"]}
     # Each pair of people is boxed apart at the instant it is identified.
     for recording in parsed.recordings:
         boxes = [i.box for i in recording.identify]
