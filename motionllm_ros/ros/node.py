@@ -90,6 +90,12 @@ FEEDBACK_MIN_INTERVAL_S = 0.02
 # rclpy's default is one thread per CPU core, 2 on a small robot computer: too few when a ~/query waits for a fresh
 # answer and a ~/describe streams while images keep arriving and the lifecycle services must still respond.
 EXECUTOR_THREADS = 4
+# Seconds a Python thread may hold the GIL before it must offer it (CPython's default is 0.005). With the default,
+# the engine's pure-Python work on its worker threads kept the executor from taking images for up to 0.2 s, the
+# subscription's keep-last queue overflowed, and the node took only 89-97% of the images that Fast DDS had
+# delivered (its lost-sample count stayed 0). At 0.5 ms every image was taken in repeated runs, and perception got
+# through more frames too (the delivery bench, README "Image delivery over DDS").
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 # `autostart` acts once, at start-up; `input.bag_topic` is read by the offline CLI only.
 READ_ONLY_PARAMETERS = frozenset({"autostart", "input.bag_topic"})
@@ -365,7 +371,8 @@ class MotionLLMNode(LifecycleNode):
         self._qos = image_qos(config.input)
         self._subscription = self.create_subscription(
             msg_type, topic, callback, self._qos, callback_group=self._input_group,
-            event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos))
+            event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos,
+                                                       message_lost=self._on_message_lost))
         self._topic = self._subscription.topic_name
         self._expected_type = f"sensor_msgs/msg/{msg_type.__name__}"
         self.get_logger().info(f"subscribed to {self._topic} ({self._expected_type}, {describe_qos(self._qos)})")
@@ -441,6 +448,9 @@ class MotionLLMNode(LifecycleNode):
                 f"a publisher on {self._topic} offers a QoS incompatible with this subscription "
                 f"({describe_qos(self._qos)}): {qos_policy_name_from_kind(info.last_policy_kind)} policy",
                 throttle_duration_sec=10.0)
+
+    def _on_message_lost(self, info: Any) -> None:
+        self.intake.lost_by_dds(info.total_count_change)
 
     def _on_image(self, msg: Image) -> None:
         self._take(msg, self.converter.image_to_rgb)
@@ -690,6 +700,7 @@ class MotionLLMNode(LifecycleNode):
                 f"{snapshot.transport_loss:.1%} ({expected - received} of {expected})")
         else:
             add("transport loss [recent images]", "unknown")
+        add("lost (reported by DDS)", str(snapshot.lost_by_dds))
         add("accepted", str(snapshot.accepted))
         add("dropped while inactive", str(snapshot.dropped_inactive))
         add("skipped", str(sum(snapshot.skipped.values())))
@@ -853,6 +864,7 @@ def main(args: list[str] | None = None) -> int:
         handler = RosLogHandler(node.get_logger())
         project_logger.addHandler(handler)
         project_logger.setLevel(logging.DEBUG)  # the ROS logger's level (--log-level) does the filtering
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         node.start_if_autostart()
         executor = MultiThreadedExecutor(num_threads=EXECUTOR_THREADS)
         executor.add_node(node)
