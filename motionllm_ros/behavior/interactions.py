@@ -83,11 +83,13 @@ class InteractionParams:
     # (a hanging hand is at ~0, a hand held out to another's at ~0.3-0.4)
     handshake_min_s: float = 0.4  # s; a handshake lasts ~1-3 s, a hand passing by another much less
 
-    # Hug: chests close, facing each other, each with a hand held forward around the other's torso
+    # Hug: chests close, each with a hand held forward around the other's torso, at least one facing the other.
+    # Not both facing each other: the pose model turns a person whose face is hidden in the embrace front to back
+    # (hug_two_people.mp4: the man in grey's facing flips by 150-180 deg throughout the hug).
     hug_chest_gap: Ramp = (0.5, 0.35)  # m, lateral (image) distance between the two spine3 joints (chests touch:
     # ~0.2-0.3 m between the spine joints inside the bodies)
     hug_chest_depth_gap: Ramp = (0.3, 0.2)  # x depth, |z| between them over the pair's depth (as for handshakes)
-    hug_facing_dot: Ramp = (-0.2, -0.5)  # dot of the two horizontal chest directions: opposed (-1 face to face)
+    hug_facing_deg: Ramp = (80.0, 65.0)  # deg, the better-turned one's chest off the direction to the other
     hug_wrist_forward: Ramp = (0.1, 0.2)  # m, wrist ahead of the own chest along the own facing: the arm reaches
     # out and around (a hanging arm is at ~0)
     hug_wrist_to_other: Ramp = (0.45, 0.3)  # m, lateral (image) distance from the wrist to the other's torso line
@@ -97,18 +99,18 @@ class InteractionParams:
     # Talking to: facing each other at conversational distance, neither walking, for a while
     talking_distance_low: Ramp = (0.35, 0.5)  # m, chest-to-chest (horizontal)
     talking_distance_high: Ramp = (2.5, 2.0)  # m ("roughly 0.5-2 m")
-    talking_speed: Ramp = (0.8, 0.5)  # m/s, each one's chest speed: walking past each other is not talking
+    talking_speed: Ramp = (0.8, 0.5)  # m/s, each one's pelvis speed: walking past each other is not talking
     talking_min_s: float = 1.0  # s: a glance while passing is not a conversation
 
     # Approaching: the distance decreases, at least one walking towards the other
-    approach_rate: Ramp = (-0.15, -0.3)  # m/s, rate of change of the chest-to-chest distance
+    approach_rate: Ramp = (-0.15, -0.3)  # m/s, rate of change of the pelvis-to-pelvis distance
     approach_walker_speed: Ramp = (0.15, 0.3)  # m/s, the faster one's velocity along the line to the other
     approach_decrease: Ramp = (0.3, 0.5)  # m, distance lost over the run: shuffling or depth drift is less
     approach_end_distance: Ramp = (3.0, 2.5)  # m, apart at the end of the run: walking towards someone ends near
     approach_min_s: float = 0.5  # s: about one step each way
 
     # Walking together: both moving, the same way, side by side, keeping their distance
-    together_speed: Ramp = (0.3, 0.5)  # m/s, each one's chest speed (a slow walk is ~0.5 m/s)
+    together_speed: Ramp = (0.3, 0.5)  # m/s, each one's pelvis speed (a slow walk is ~0.5 m/s)
     together_heading_deg: Ramp = (40.0, 25.0)  # deg between the two horizontal velocities
     together_distance: Ramp = (2.5, 2.0)  # m apart, chest to chest (horizontal)
     together_rate: Ramp = (0.4, 0.25)  # m/s, |rate of change of the distance|: walking in step, not converging
@@ -215,9 +217,13 @@ class _Pair:
         between = self.chest_b - self.chest_a
         self.distance = np.linalg.norm(between[:, [0, 2]], axis=-1)  # (N,) m, horizontal, chest to chest
         self.towards_b = _horizontal_unit(between)  # (N, 3) from A to B
-        self.velocity_a = self._local_slope(self.chest_a)  # (N, 3) m/s
-        self.velocity_b = self._local_slope(self.chest_b)
-        self.rate = self._local_slope(self.distance[:, None])[:, 0]  # (N,) m/s, + apart, - closer
+        # Locomotion from the pelvises: leaning in (hug_two_people.mp4: the chests close 0.4 m, the pelvises
+        # 0.17 m, without a step) is not walking.
+        pelvis_a, pelvis_b = self._pair_frame(a[:, PELVIS]), self._pair_frame(b[:, PELVIS])  # (N, 3)
+        self.pelvis_distance = np.linalg.norm((pelvis_b - pelvis_a)[:, [0, 2]], axis=-1)  # (N,) m, horizontal
+        self.velocity_a = self._local_slope(pelvis_a)  # (N, 3) m/s
+        self.velocity_b = self._local_slope(pelvis_b)
+        self.rate = self._local_slope(self.pelvis_distance[:, None])[:, 0]  # (N,) m/s, + apart, - closer
 
     # ------------------------------------------------------------------------------------------- measurements
     def _lateral(self, points: np.ndarray) -> np.ndarray:
@@ -320,7 +326,7 @@ class _Pair:
         p, a, b = self.p, self.a, self.b
         chest_gap = np.linalg.norm(self._lateral(a[:, SPINE3]) - self._lateral(b[:, SPINE3]), axis=-1)
         chest_depth_gap = np.abs(a[:, SPINE3, 2] - b[:, SPINE3, 2]) / self.depth
-        opposed = np.sum(self.facing_a * self.facing_b, axis=-1)
+        turned = np.fmin(_angle_to_deg(self.facing_a, self.towards_b), _angle_to_deg(self.facing_b, -self.towards_b))
 
         def arm_around(x: np.ndarray, facing: np.ndarray, y: np.ndarray) -> np.ndarray:
             """(N,) score: a wrist of x held forward, at y's torso (lateral, image), either hand."""
@@ -333,7 +339,7 @@ class _Pair:
             return np.maximum.reduce(scores)
 
         return np.minimum.reduce([ramp(chest_gap, p.hug_chest_gap), ramp(chest_depth_gap, p.hug_chest_depth_gap),
-                                  ramp(opposed, p.hug_facing_dot), arm_around(a, self.facing_a, b),
+                                  ramp(turned, p.hug_facing_deg), arm_around(a, self.facing_a, b),
                                   arm_around(b, self.facing_b, a)])
 
     def _talking(self) -> np.ndarray:
@@ -353,7 +359,7 @@ class _Pair:
 
     def _approach_accepted(self, start: int, stop: int) -> bool:
         """A run of closing frames is an approach if it lost enough distance and ended near the other."""
-        distance = self.distance[start:stop][self.seen[start:stop]]
+        distance = self.pelvis_distance[start:stop][self.seen[start:stop]]
         return bool(ramp(distance[0] - distance[-1], self.p.approach_decrease) >= 0.5
                     and ramp(distance[-1], self.p.approach_end_distance) >= 0.5)
 
