@@ -107,7 +107,7 @@ _LEVELS = {"ok": DiagnosticStatus.OK, "warn": DiagnosticStatus.WARN, "error": Di
 
 
 # config, on_result, on_person -> a running engine whose `perception` holds the models; `runtime.build_engine` in
-# production. on_person(frame, person) gets every processed frame's PersonFrame on the engine's perception worker.
+# production. on_person(frame, scene) gets every processed frame's SceneFrame on the engine's perception worker.
 # camera_orientation (keyword, camera.ego_motion tf): stamp -> the camera's rotation from TF, or None when unknown.
 EngineFactory = Callable[..., StreamingEngine]
 
@@ -513,22 +513,26 @@ class MotionLLMNode(LifecycleNode):
                 self._sent_latency.popitem(last=False)
             self._last_processing_s = description.latency_s
 
-    def _publish_person(self, frame: Frame, person: Any) -> None:
-        """The engine's on_person, run on its perception worker for every processed frame: ~/smpl_pose when
-        someone is tracked (a failed fit is sent with valid false), ~/skeleton while the fit is valid and one
-        DELETEALL when it no longer is. An exception here is logged and counted by the engine (errors.output)."""
+    def _publish_person(self, frame: Frame, scene: Any) -> None:
+        """The engine's on_person, run on its perception worker for every processed frame (a SceneFrame):
+        ~/smpl_pose for every fitted person (a failed fit is sent with valid false), ~/skeleton with everybody's
+        valid fit, and one DELETEALL when nobody's fit is valid any more. An exception here is logged and counted
+        by the engine (errors.output)."""
         config = self.config
         if config is None:  # a frame still in the engine while cleanup runs
             return
-        result = smpl_result(person, frame.frame_id, math.radians(config.smpl.camera_pitch_deg))
-        if result is not None and config.output.smpl_pose:
-            self._smpl_publisher.publish(smpl_pose_msg(result, msg_type=SmplPose, header_type=Header,
-                                                       time_type=TimeMsg))
+        pitch = math.radians(config.smpl.camera_pitch_deg)
+        results = [r for person in scene.people if (r := smpl_result(person, frame.frame_id, pitch)) is not None]
+        if config.output.smpl_pose:
+            for result in results:
+                self._smpl_publisher.publish(smpl_pose_msg(result, msg_type=SmplPose, header_type=Header,
+                                                           time_type=TimeMsg))
         if not config.output.skeleton_markers:
             return
-        if result is not None and result.valid:
+        valid = [result for result in results if result.valid]
+        if valid:
             self._skeleton_publisher.publish(skeleton_markers(
-                result, array_type=MarkerArray, marker_type=Marker, point_type=Point, header_type=Header,
+                valid, array_type=MarkerArray, marker_type=Marker, point_type=Point, header_type=Header,
                 time_type=TimeMsg, duration_type=DurationMsg))
             self._skeleton_shown = True
         elif self._skeleton_shown:
