@@ -286,10 +286,10 @@ def _cmd_pose(args: argparse.Namespace) -> int:
     frames = []
     with PerceptionPipeline(config.pose.model, smpl, perception_params(config),
                             intrinsics=intrinsics_of(source)) as pipeline:
-        for frame in progress(source, source.info.expected_frames, "pose", args.limit):
-            frames.append(pipeline.process(frame.rgb, frame.stamp))
+        scenes = [pipeline.process(frame.rgb, frame.stamp)
+                  for frame in progress(source, source.info.expected_frames, "pose", args.limit)]
         counters = dict(pipeline.counters)
-        frames = with_final_shape(frames, pipeline.fitter.model)
+        frames = with_final_shape(main_person_frames(scenes), pipeline.model)
     if not frames:
         raise SourceError(f"{args.input}: the source yielded no frame (skipped: {dict(source.skipped.counts)})")
     result = pose_arrays(frames, source.info.nominal_fps)
@@ -302,6 +302,30 @@ def _cmd_pose(args: argparse.Namespace) -> int:
     if skipped:
         print(f"frames skipped by the source: {skipped}")
     return 0
+
+
+def main_person_frames(scenes) -> list:
+    """Per SceneFrame, the PersonFrame of the track fitted in the most frames (the file holds one person), or an
+    invalid one that says why that person is missing there."""
+    import dataclasses
+    from collections import Counter
+
+    import numpy as np
+
+    from motionllm_ros.perception.pipeline import PersonFrame
+
+    fitted = Counter(p.track_id for scene in scenes for p in scene.people if p.valid)
+    main = fitted.most_common(1)[0][0] if fitted else None
+    frames = []
+    for scene in scenes:
+        person = scene.person(main)
+        if person is None:
+            reason = scene.reason or ("other_person" if scene.people else "no_person")
+            person = PersonFrame(scene.stamp, False, reason, None, scene.num_people, np.full(3, np.nan),
+                                 np.full(69, np.nan), np.zeros(10), np.full(3, np.nan), np.full((22, 3), np.nan),
+                                 float("nan"))
+        frames.append(dataclasses.replace(person, num_people=scene.num_people))
+    return frames
 
 
 def pose_arrays(frames, nominal_fps: float | None) -> dict[str, Any]:

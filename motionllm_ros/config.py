@@ -62,8 +62,12 @@ class PoseConfig:
     model: str = _param(
         "", "MediaPipe PoseLandmarker .task file. Empty: pose_landmarker_full.task in the user's cache "
         "($XDG_CACHE_HOME/motionllm/models, default ~/.cache/motionllm/models), which `motionllm models` downloads.")
-    num_poses: int = _param(3, "People MediaPipe may report per frame. 1 is faster, but then a second person can "
-                               "replace the target unnoticed; > 1 lets the tracker refuse such swaps.", min=1, max=10)
+    num_poses: int = _param(3, "People MediaPipe may report per frame, each tracked under its own id. 1 is faster, "
+                               "but then a second person can replace the first unnoticed; > 1 lets the tracker "
+                               "refuse such swaps.", min=1, max=10)
+    max_people: int = _param(
+        3, "People fitted and described per frame, nearest (largest in the image) first; the others are tracked "
+        "and counted (over_cap) but not fitted. Each costs one SMPL fit per frame.", min=1, max=10)
     min_detection_confidence: float = _param(0.5, "MediaPipe person detection threshold.", min=0.0, max=1.0)
     min_presence_confidence: float = _param(0.5, "MediaPipe pose presence threshold.", min=0.0, max=1.0)
     min_tracking_confidence: float = _param(
@@ -71,14 +75,14 @@ class PoseConfig:
               "person. MediaPipe's own 0.5 merges two people standing side by side (talking, hugging), so one of "
               "them goes missing; 0.85 keeps them apart.", min=0.0, max=1.0)
     max_match_cost: float = _param(
-        0.5, "Target tracking: the largest frame-to-frame change (torso centre and size, relative to the person's "
-        "size) still accepted as the same person; beyond it the frame is skipped as target_lost.", min=0.01, max=5.0)
+        0.5, "Tracking: the largest frame-to-frame change (torso centre and size, relative to the person's size) "
+        "still accepted as the same person; beyond it the person starts a new track.", min=0.01, max=5.0)
     ambiguity_margin: float = _param(
-        0.2, "Target tracking: skip the frame (ambiguous) when the second-best person matches within this margin.",
-        min=0.0, max=5.0)
+        0.2, "Tracking: a person who matches two tracks (or a track two people) within this margin is skipped in "
+        "that frame (ambiguous) and the track's id is reported uncertain from then on.", min=0.0, max=5.0)
     lost_timeout_s: float = _param(
-        0.5, "Seconds (data time) without the target before the largest person is taken under a new track id.",
-        min=0.01, max=60.0)
+        0.5, "Seconds (data time) without its person after which a track ends; seen again, the person gets a new "
+        "track id.", min=0.01, max=60.0)
 
 
 @dataclass(frozen=True)

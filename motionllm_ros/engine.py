@@ -3,6 +3,10 @@
     submit(frame) -> [frame queue] -> perception worker -> windows (data time) -> [window queue] -> model worker
                                                                                          -> on_result, history
 
+Everybody tracked is described: each cut gives one window per person seen in enough of its frames (most salient
+first), and each is described on its own; the window still holds every person's samples, so a describer can say
+what the people did together.
+
 Two modes:
 - live: the queues keep the newest items and drop the oldest (counted), so a slow stage makes the engine skip
   frames or windows rather than fall behind; `submit` never waits. What a robot runs.
@@ -80,17 +84,39 @@ class DropOldestQueue(Generic[T]):
 
 @dataclass(frozen=True)
 class PersonSample:
-    """What the perception stage keeps of one frame: small, no pixels."""
+    """What the perception stage keeps of one tracked person in one frame: small, no pixels."""
+
+    track_id: int | None  # None: nobody was tracked in the frame (then `reason` says why)
+    valid: bool
+    reason: str | None
+    joints: np.ndarray  # (22, 3) metres, camera-centred, y up; NaN when not valid
+    joint_seen: np.ndarray  # (22,) bool: placed from its own landmarks (see PersonFrame.joint_seen)
+    bbox: np.ndarray  # (4,) x_min, y_min, x_max, y_max normalised to the image; NaN when unknown
+    id_uncertain: bool = False  # the track may have changed person in a crossing
+
+    @property
+    def size(self) -> float:
+        """sqrt of the normalised box area: how near (large) the person is; 0 when unknown."""
+        area = float((self.bbox[2] - self.bbox[0]) * (self.bbox[3] - self.bbox[1]))
+        return float(np.sqrt(area)) if np.isfinite(area) and area > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class FrameSample:
+    """What the perception stage keeps of one frame."""
 
     stamp: float  # seconds, data time
     arrived: float  # time.monotonic() when the frame was submitted: for latency
-    valid: bool
-    reason: str | None
-    track_id: int | None
-    joints: np.ndarray  # (22, 3) metres, camera-centred, y up; NaN when not valid
-    joint_seen: np.ndarray  # (22,) bool: placed from its own landmarks (see PersonFrame.joint_seen)
+    people: tuple[PersonSample, ...]  # nearest first; one sample with track_id None when nobody was tracked
     video: Any = None  # per-frame video features from the frame encoder, when it encoded this frame
-    camera_rotation: np.ndarray | None = None  # (3, 3) camera -> world-fixed frame; None: not estimated
+    camera_rotation: np.ndarray | None = None  # (3, 3) camera -> previous camera; None: not estimated
+
+    def person(self, track_id: int | None) -> PersonSample | None:
+        return next((p for p in self.people if p.track_id == track_id), None)
+
+    def valid(self, track_id: int | None) -> bool:
+        person = self.person(track_id)
+        return person is not None and person.valid
 
 
 @dataclass(frozen=True)
@@ -98,19 +124,53 @@ class Window:
     start: float  # seconds, data time: end - window length, or the first frame's stamp (never before it)
     end: float  # seconds, data time: the cut, or the last frame's stamp at the end of the input
     frame_id: str
-    samples: tuple[PersonSample, ...]  # every processed frame in (start, end], oldest first
-    track_id: int | None  # the track with the most valid frames in the window; None when nobody was fitted
+    samples: tuple[FrameSample, ...]  # every processed frame in (start, end], oldest first, with everybody in it
+    track_id: int | None  # the person this window describes; None when nobody was fitted
+    salience_rank: int = 0  # 0: the most salient person of the cut (seen longest and nearest), 1: the next, ...
 
-    def track_motion(self, unseen_as_nan: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Stamps (N,) and joints (N, 22, 3) of the window's track, valid frames only; with `unseen_as_nan`,
-        joints not placed from their own landmarks are NaN."""
-        picked = [s for s in self.samples if s.valid and s.track_id == self.track_id]
+    def track_motion(self, unseen_as_nan: bool = False, track_id: int | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Stamps (N,) and joints (N, 22, 3) of the window's track (or `track_id`), valid frames only; with
+        `unseen_as_nan`, joints not placed from their own landmarks are NaN."""
+        track = self.track_id if track_id is None else track_id
+        picked = [person for frame in self.samples if (person := frame.person(track)) is not None and person.valid]
         if not picked:
             return np.zeros(0), np.zeros((0, 22, 3))
-        joints = np.stack([s.joints for s in picked])
+        joints = np.stack([p.joints for p in picked])
         if unseen_as_nan:
-            joints = np.where(np.stack([s.joint_seen for s in picked])[:, :, None], joints, np.nan)
-        return np.array([s.stamp for s in picked]), joints
+            joints = np.where(np.stack([p.joint_seen for p in picked])[:, :, None], joints, np.nan)
+        stamps = np.array([f.stamp for f in self.samples if f.valid(track)])
+        return stamps, joints
+
+    def others_at(self, stamps: np.ndarray) -> dict[int, np.ndarray]:
+        """{track id: (N, 22, 3) joints} of every other valid person at the frames stamped `stamps` (a subset of the
+        window's), NaN where that person was not fitted or a joint not seen."""
+        frames = {f.stamp: f for f in self.samples}
+        others = {p.track_id for f in self.samples for p in f.people
+                  if p.valid and p.track_id is not None and p.track_id != self.track_id}
+        motion = {}
+        for track in sorted(others):
+            joints = np.full((len(stamps), 22, 3), np.nan)
+            for k, stamp in enumerate(stamps):
+                person = frames[float(stamp)].person(track)
+                if person is not None and person.valid:
+                    joints[k] = np.where(person.joint_seen[:, None], person.joints, np.nan)
+            motion[track] = joints
+        return motion
+
+    def track_boxes(self) -> list[list[float]]:
+        """[stamp s, x_min, y_min, x_max, y_max] (image box normalised to the image) of the window's track at each
+        of its valid frames: where in the image the described person was (evaluation matches people by it)."""
+        return [[f.stamp, *(round(float(v), 4) for v in person.bbox)] for f in self.samples
+                if (person := f.person(self.track_id)) is not None and person.valid]
+
+    @property
+    def num_valid(self) -> int:
+        return sum(frame.valid(self.track_id) for frame in self.samples)
+
+    @property
+    def id_uncertain(self) -> bool:
+        return any(p.id_uncertain for f in self.samples if (p := f.person(self.track_id)) is not None)
 
 
 @dataclass(frozen=True)
@@ -130,6 +190,8 @@ class Description:
     model_id: str
     latency_s: float  # wall seconds from the submission of the window's last frame to this result
     details: dict[str, Any] = field(default_factory=dict)
+    id_uncertain: bool = False  # the track may have changed person within the window (a crossing)
+    salience_rank: int = 0  # 0: the most salient person of the window's cut
 
 
 class Describer(Protocol):
@@ -142,7 +204,7 @@ class Describer(Protocol):
 
 
 class Perception(Protocol):
-    def process(self, rgb: np.ndarray, stamp: float) -> Any: ...  # -> PersonFrame-like
+    def process(self, rgb: np.ndarray, stamp: float) -> Any: ...  # -> SceneFrame-like
 
     def set_intrinsics(self, intrinsics: Any) -> None: ...  # a camera calibration for the frames to come
 
@@ -154,29 +216,36 @@ class EngineParams:
     lossless: bool = False  # True: every frame processed, deterministic (offline); False: live, drop oldest
     frame_queue: int = 2  # live: frames waiting for perception; small so that what is processed is recent
     window_queue: int = 2  # windows waiting for the model
-    history: int = 600  # descriptions kept for queries (10 minutes at a 1 s stride)
+    history: int = 1800  # descriptions kept for queries (10 minutes at a 1 s stride for 3 people)
+    min_track_fraction: float = 0.2  # a person is described in a window when fitted in this fraction of its frames
 
     def __post_init__(self) -> None:
         if not (self.window_s > 0 and 0 < self.stride_s <= self.window_s):
             raise ValueError(f"need 0 < stride_s <= window_s, got window {self.window_s}, stride {self.stride_s}")
         if self.history < 1:
             raise ValueError("history must be >= 1")
+        if not 0.0 < self.min_track_fraction <= 1.0:
+            raise ValueError(f"min_track_fraction must be in (0, 1], got {self.min_track_fraction}")
 
 
 class StreamingEngine:
     def __init__(self, perception: Perception, describer: Describer, params: EngineParams | None = None,
                  on_result: Callable[[Description], None] | None = None,
                  frame_encoder: Callable[[float, np.ndarray], Any] | None = None,
-                 on_person: Callable[[Frame, Any], None] | None = None):
+                 on_person: Callable[[Frame, Any], None] | None = None,
+                 others_describer: Describer | None = None):
         """`frame_encoder(stamp, rgb)` runs on the perception worker and returns the frame's video features, or None
         for a frame it does not need: each frame is encoded once and reused by every window that samples it.
-        `on_person(frame, person)` receives every frame's perception result (a PersonFrame: SMPL pose, joints,
-        validity) on the perception worker, e.g. to publish ~/smpl_pose; it must return quickly."""
+        `on_person(frame, scene)` receives every frame's perception result (a SceneFrame: every fitted person's
+        SMPL pose, joints, validity) on the perception worker, e.g. to publish ~/smpl_pose; it must return quickly.
+        `others_describer` describes every person but the most salient one of a cut (None: `describer` does):
+        a language model may describe the most salient person while the primitives describe the others."""
         self.params = params or EngineParams()
         self.frame_encoder = frame_encoder
         self.on_person = on_person
         self.perception = perception
         self.describer = describer
+        self.others_describer = others_describer or describer
         self.on_result = on_result
         self._counters: Counter[str] = Counter()  # submitted, processed, windows, described, errors by stage
         self._counter_lock = threading.Lock()
@@ -185,13 +254,15 @@ class StreamingEngine:
         self._history_lock = threading.Lock()
         self._frames: DropOldestQueue[tuple[Frame, float]] = DropOldestQueue(self.params.frame_queue,
                                                                              self.params.lossless)
-        self._windows: DropOldestQueue[Window] = DropOldestQueue(self.params.window_queue, self.params.lossless)
-        self._samples: deque[PersonSample] = deque()  # the current window's worth, oldest first
+        # One item per cut: the windows of everybody described in it, most salient first.
+        self._windows: DropOldestQueue[tuple[Window, ...]] = DropOldestQueue(self.params.window_queue,
+                                                                            self.params.lossless)
+        self._samples: deque[FrameSample] = deque()  # the current window's worth, oldest first
         self._next_end: float | None = None
         self._last_end: float | None = None
         self._first_stamp: float | None = None  # of the current run of frames (restarts after a gap or a rewind)
         self._frame_id = ""
-        self._latest_window: Window | None = None  # for fresh answers to queries
+        self._latest_windows: tuple[Window, ...] = ()  # of the newest cut, for fresh answers to queries
         self._latest_lock = threading.Lock()
         self._workers = [threading.Thread(target=self._perception_loop, name="motionllm-perception", daemon=True),
                          threading.Thread(target=self._model_loop, name="motionllm-model", daemon=True)]
@@ -224,10 +295,14 @@ class StreamingEngine:
         counts["dropped_windows"] = self._windows.dropped
         return counts
 
-    def latest_window(self) -> Window | None:
-        """The newest window cut (described or still queued, even if the live queue dropped it)."""
+    def latest_window(self, track_id: int | None = None) -> Window | None:
+        """The newest cut's window of `track_id`, or (None) of its most salient person (described or still queued,
+        even if the live queue dropped it); None when that cut has no such window."""
         with self._latest_lock:
-            return self._latest_window
+            windows = self._latest_windows
+        if track_id is None:
+            return windows[0] if windows else None
+        return next((w for w in windows if w.track_id == track_id), None)
 
     def recent(self, lookback_s: float, track_id: int | None = None) -> list[Description]:
         """Descriptions whose window ends within `lookback_s` of the newest one, oldest first."""
@@ -243,12 +318,17 @@ class StreamingEngine:
         while (item := self._frames.get()) is not None:
             frame, arrived = item
             try:
-                result = self.perception.process(frame.rgb, frame.stamp)
+                scene = self.perception.process(frame.rgb, frame.stamp)
                 video = self.frame_encoder(frame.stamp, frame.rgb) if self.frame_encoder is not None else None
-                sample = PersonSample(frame.stamp, arrived, bool(result.valid), result.reason, result.track_id,
-                                      np.asarray(result.joints, dtype=np.float64),
-                                      np.asarray(result.joint_seen, dtype=bool), video,
-                                      getattr(result, "camera_rotation", None))
+                people = tuple(PersonSample(p.track_id, bool(p.valid), p.reason,
+                                            np.asarray(p.joints, dtype=np.float64),
+                                            np.asarray(p.joint_seen, dtype=bool),
+                                            np.asarray(p.bbox, dtype=np.float64), bool(p.id_uncertain))
+                               for p in scene.people)
+                if not people:  # nobody tracked: one sample that says why
+                    people = (PersonSample(None, False, scene.reason, np.full((22, 3), np.nan), np.zeros(22, bool),
+                                           np.full(4, np.nan)),)
+                sample = FrameSample(frame.stamp, arrived, people, video, scene.camera_rotation)
             except Exception:  # a stage failure must not stop the stream
                 LOG.exception("perception failed on the frame at stamp %.6f", frame.stamp)
                 self._count("errors.perception")
@@ -256,7 +336,7 @@ class StreamingEngine:
             self._count("processed")
             if self.on_person is not None:
                 try:
-                    self.on_person(frame, result)
+                    self.on_person(frame, scene)
                 except Exception:
                     LOG.exception("the per-frame callback failed at stamp %.6f", frame.stamp)
                     self._count("errors.output")
@@ -271,7 +351,7 @@ class StreamingEngine:
                 self._last_end is None or self._samples[-1].stamp > self._last_end):
             self._cut(self._samples[-1].stamp, start=self._next_end - self.params.window_s)
 
-    def _add(self, sample: PersonSample) -> None:
+    def _add(self, sample: FrameSample) -> None:
         if self._samples and sample.stamp < self._samples[-1].stamp - self.params.window_s:
             # Time went back by more than a window (a bag replayed again): start over.
             LOG.warning("data time went back from %.3f to %.3f s: windows restart", self._samples[-1].stamp,
@@ -306,34 +386,53 @@ class StreamingEngine:
         self._last_end = end
         if not samples:
             return
-        tracks = Counter(s.track_id for s in samples if s.valid)
-        track = tracks.most_common(1)[0][0] if tracks else None
         self._count("windows")
-        window = Window(start, end, self._frame_id, samples, track)
+        windows = tuple(Window(start, end, self._frame_id, samples, track, rank)
+                        for rank, track in enumerate(self._described_tracks(samples)))
         with self._latest_lock:
-            self._latest_window = window
-        self._windows.put(window)
+            self._latest_windows = windows
+        self._windows.put(windows)
+
+    def _described_tracks(self, samples: tuple[FrameSample, ...]) -> list[int | None]:
+        """The tracks fitted in at least min_track_fraction of the frames, most salient first (summed size: seen
+        longest and nearest); [None] when there is none (one window says that nobody was tracked)."""
+        salience: Counter[int] = Counter()
+        fitted: Counter[int] = Counter()
+        for frame in samples:
+            for person in frame.people:
+                if person.valid and person.track_id is not None:
+                    fitted[person.track_id] += 1
+                    salience[person.track_id] += person.size
+        needed = self.params.min_track_fraction * len(samples)
+        tracks = sorted((t for t in fitted if fitted[t] >= needed), key=lambda t: (-salience[t], t))
+        return tracks or [None]
 
     # -- model worker -------------------------------------------------------------------------------------------
     def _model_loop(self) -> None:
-        while (window := self._windows.get()) is not None:
+        while (windows := self._windows.get()) is not None:
+            for window in windows:
+                self._describe(window)
+
+    def _describe(self, window: Window) -> None:
+        describer = self.describer if window.salience_rank == 0 else self.others_describer
+        try:
+            text, labels, scores, confidence, details = describer(window)
+        except Exception:
+            LOG.exception("describing the window %.3f..%.3f s of track %s failed", window.start, window.end,
+                          window.track_id)
+            self._count("errors.model")
+            return
+        description = Description(
+            window.start, window.end, window.frame_id, window.track_id, len(window.samples), window.num_valid, text,
+            tuple(labels), tuple(float(s) for s in scores), float(confidence), describer.model_id,
+            time.monotonic() - window.samples[-1].arrived, {**details, "image_boxes": window.track_boxes()},
+            window.id_uncertain, window.salience_rank)
+        with self._history_lock:
+            self.history.append(description)
+        self._count("described")
+        if self.on_result is not None:
             try:
-                text, labels, scores, confidence, details = self.describer(window)
+                self.on_result(description)
             except Exception:
-                LOG.exception("describing the window %.3f..%.3f s failed", window.start, window.end)
-                self._count("errors.model")
-                continue
-            description = Description(
-                window.start, window.end, window.frame_id, window.track_id, len(window.samples),
-                sum(s.valid and s.track_id == window.track_id for s in window.samples), text, tuple(labels),
-                tuple(float(s) for s in scores), float(confidence), self.describer.model_id,
-                time.monotonic() - window.samples[-1].arrived, details)
-            with self._history_lock:
-                self.history.append(description)
-            self._count("described")
-            if self.on_result is not None:
-                try:
-                    self.on_result(description)
-                except Exception:
-                    LOG.exception("the result callback failed")
-                    self._count("errors.output")
+                LOG.exception("the result callback failed")
+                self._count("errors.output")

@@ -227,7 +227,8 @@ class BagRecorder:
                           label_starts=[self._shifted(time) for time in message.label_starts],
                           label_ends=[self._shifted(time) for time in message.label_ends],
                           # rosbags serialises numeric sequences from numpy arrays; the builder makes array.array.
-                          scores=np.asarray(message.scores, dtype=np.float32))
+                          scores=np.asarray(message.scores, dtype=np.float32),
+                          label_partners=np.asarray(message.label_partners, dtype=np.int32))
         self._write(self.behavior_topic, message, message.header)
 
     # ------------------------------------------------------------------------------------------ internals

@@ -42,5 +42,6 @@ def test_one_short_case_through_the_real_node(test_data, pose_model_path, monkey
     assert (result["stream"], result["config"], result["published"]) == ("jpeg", "both", 24)  # 2 s at 12 Hz
     assert 0 < result["received"] <= result["published"]
     assert result["processed"] + result["dropped_busy"] <= result["received"]
+    assert result["lost_by_dds"] >= 0  # read from the node's /diagnostics ("lost (reported by DDS)")
     # The profile's 64 MB segment (plus Fast DDS's bookkeeping), not the default 512 KB: it loaded on both sides.
     assert result["camera_segment_mib"] > 64 and result["node_segment_mib"] > 64

@@ -101,9 +101,10 @@ def test_a_real_clip_cropped_progressively_reads_as_a_pan_and_the_person_stays_s
     assert rotation_angle_deg(chained[-1]) == pytest.approx(expected, rel=0.15)
     # A pan to the right: the camera's forward axis (-z) ends up pointing to the first frame's right (+x).
     assert (chained[-1] @ [0.0, 0.0, -1.0])[0] > 0.1
-    valid = [k for k, f in enumerate(frames) if f.valid]
+    # Track 1: the man in black (the only person in the first frame), fitted throughout.
+    valid = [k for k, f in enumerate(frames) if (man := f.person(1)) is not None and man.valid]
     stamps = np.array([frames[k].stamp for k in valid])
-    joints = np.stack([frames[k].joints for k in valid])
+    joints = np.stack([frames[k].person(1).joints for k in valid])
     naive = describe_motion(stamps, joints)
     removed = describe_motion(stamps, joints, camera_rotations=chained[valid], ego_motion="image")
     assert "still" not in naive.labels  # the pan reads as motion when nothing removes it
@@ -115,7 +116,7 @@ def test_a_camera_orientation_per_stamp_replaces_the_image_estimate(test_data, p
     robot's TF would (camera optical frame -> fixed frame); the joints come back still, and the step sizes agree
     with what the crop implies."""
     from motionllm_ros.behavior.describer import PrimitivesDescriber
-    from motionllm_ros.engine import PersonSample, Window
+    from motionllm_ros.engine import FrameSample, PersonSample, Window
     from motionllm_ros.perception.pipeline import PerceptionPipeline
     from motionllm_ros.sources import open_source
 
@@ -135,9 +136,10 @@ def test_a_camera_orientation_per_stamp_replaces_the_image_estimate(test_data, p
         assert pipeline.ego_counters == {"tf.known": len(source)}  # what /diagnostics reports
     chained = chain_rotations([f.camera_rotation for f in frames])
     assert rotation_angle_deg(chained[-1]) == pytest.approx(math.degrees(pan[source[-1].stamp]), abs=1e-6)
-    samples = tuple(PersonSample(f.stamp, 0.0, f.valid, f.reason, f.track_id, f.joints, f.joint_seen, None,
-                                 f.camera_rotation) for f in frames)
-    track = max({f.track_id for f in frames if f.valid}, key=lambda t: sum(f.track_id == t for f in frames))
+    samples = tuple(FrameSample(f.stamp, 0.0, tuple(PersonSample(p.track_id, p.valid, p.reason, p.joints,
+                                                                  p.joint_seen, p.bbox) for p in f.people),
+                                None, f.camera_rotation) for f in frames)
+    track = 1  # the man in black: the only person in the first frame, fitted throughout
     text, labels, _, _, details = PrimitivesDescriber(ego_motion="tf")(
         Window(first - 0.001, source[-1].stamp, "camera", samples, track))
     assert details["ego_motion"] == "tf" and "still" in labels and "walking" not in labels, text

@@ -83,7 +83,8 @@ def test_windows_stay_inside_the_clip_and_on_the_stride_grid(test_data, pose_mod
                                                              stride_s):
     frames = list(open_source(str(test_data / "video" / clip)))
     first, last = frames[0].stamp, frames[-1].stamp
-    results, _ = _run(pose_model_path, frames, EngineParams(window_s=window_s, stride_s=stride_s, lossless=True))
+    described, _ = _run(pose_model_path, frames, EngineParams(window_s=window_s, stride_s=stride_s, lossless=True))
+    results = [d for d in described if d.salience_rank == 0]  # one per window (the others describe other people)
     assert len(results) >= 2
     for i, d in enumerate(results):
         assert first <= d.window_start < d.window_end <= last
@@ -196,9 +197,28 @@ def test_every_processed_frame_reaches_the_per_frame_callback(pose_model_path, d
     seen = []
     with PerceptionPipeline(pose_model_path) as pipeline:
         engine = StreamingEngine(pipeline, PrimitivesDescriber(), EngineParams(window_s=1.0, stride_s=1.0,
-                                 lossless=True), on_person=lambda frame, person: seen.append((frame.stamp, person)))
+                                 lossless=True), on_person=lambda frame, scene: seen.append((frame.stamp, scene)))
         for frame in dribble_frames[:12]:
             engine.submit(frame)
         engine.close()
     assert [stamp for stamp, _ in seen] == [f.stamp for f in dribble_frames[:12]]
-    assert all(person.valid and person.joints.shape == (22, 3) for _, person in seen)
+    assert all(len(scene.people) == 1 and scene.people[0].valid and scene.people[0].joints.shape == (22, 3)
+               for _, scene in seen)
+
+
+def test_everybody_is_described_in_each_window_most_salient_first(pose_model_path, test_data):
+    """handshake_two_people.mp4: both people are fitted in nearly every frame, so every window has two
+    descriptions, the man on the left (track 1, nearer) first; each carries its own track's image boxes."""
+    frames = list(open_source(str(test_data / "video" / "handshake_two_people.mp4")))
+    described, engine = _run(pose_model_path, frames, EngineParams(window_s=1.0, stride_s=0.5, lossless=True))
+    windows: dict[float, list] = {}
+    for d in described:
+        windows.setdefault(d.window_end, []).append(d)
+    assert len(windows) == engine.stats()["windows"] >= 5
+    for end, group in windows.items():
+        assert [(d.track_id, d.salience_rank) for d in group] == [(1, 0), (2, 1)], end
+        for d in group:
+            boxes = d.details["image_boxes"]
+            assert len(boxes) == d.num_valid > 0
+            centre_x = np.mean([(box[1] + box[3]) / 2 for box in boxes])
+            assert (centre_x < 0.5) == (d.track_id == 1)

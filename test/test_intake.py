@@ -56,3 +56,14 @@ def test_diagnostics_warn_about_transport_loss_and_name_the_fix():
     level, message = input_status(snapshot, active=True, now=102.0, active_since=99.0, topic="/cam")
     assert level == "warn" and "lost in transport" in message and f"received {len(arrived)} of the 58" in message
     assert "fastdds_profile.xml" in message and "compressed" in message
+
+
+def test_samples_the_middleware_reports_lost_add_up_until_the_next_configuration():
+    intake = FrameIntake()
+    intake.lost_by_dds(3)
+    intake.lost_by_dds(2)
+    assert intake.snapshot().lost_by_dds == 5
+    intake.restart_window()  # re-activation keeps the totals
+    assert intake.snapshot().lost_by_dds == 5
+    intake.reset()  # a new configuration starts from zero
+    assert intake.snapshot().lost_by_dds == 0

@@ -28,11 +28,14 @@ EXPECTED_FIELDS: dict[str, list[tuple[str, str]]] = {
     "motionllm_ros/msg/BehaviorDescription": [
         ("std_msgs/Header", "header"),
         ("int32", "track_id"),
+        ("bool", "track_id_uncertain"),
+        ("uint8", "salience_rank"),
         ("builtin_interfaces/Time", "window_start"),
         ("builtin_interfaces/Time", "window_end"),
         ("uint32", "num_frames"),
         ("string", "description"),
         ("string[]", "labels"),
+        ("int32[]", "label_partners"),
         ("float32[]", "scores"),
         ("float32", "confidence"),
         ("float32", "latency_sec"),
@@ -86,8 +89,8 @@ EXPECTED_CONSTANTS: dict[str, dict[str, object]] = {
     "motionllm_ros/msg/BehaviorDescription": {"TRACK_NONE": -1, "MODEL_ID_PRIMITIVES": "primitives",
                                               "EGO_MOTION_NONE": "none", "EGO_MOTION_IMAGE": "image",
                                               "EGO_MOTION_TF": "tf"},
-    "motionllm_ros/srv/QueryBehavior_Request": {"TRACK_MOST_SALIENT": 0},
-    "motionllm_ros/action/DescribeBehavior_Goal": {"TRACK_MOST_SALIENT": 0},
+    "motionllm_ros/srv/QueryBehavior_Request": {"TRACK_MOST_SALIENT": 0, "TRACK_EVERYONE": -1},
+    "motionllm_ros/action/DescribeBehavior_Goal": {"TRACK_MOST_SALIENT": 0, "TRACK_EVERYONE": -1},
 }
 # Physical units, written as rosidl's "[unit]" comment annotation (it ends up in the generated docs).
 EXPECTED_UNITS: dict[tuple[str, str], str] = {
@@ -354,11 +357,14 @@ def _example_messages(store) -> dict[str, object]:
     description = types["motionllm_ros/msg/BehaviorDescription"](
         header=header,
         track_id=3,
+        track_id_uncertain=False,
+        salience_rank=0,
         window_start=Time(sec=1_700_000_000, nanosec=100_000_000),
         window_end=end,
         num_frames=48,
         description="A man dribbles a basketball with his right hand.",
         labels=["dribbling", "standing"],
+        label_partners=np.array([-1, -1], dtype=np.int32),
         scores=np.array([0.9, 0.4], dtype=np.float32),
         confidence=0.75,
         latency_sec=0.25,

@@ -262,6 +262,7 @@ def test_real_frames_give_descriptions_poses_skeletons_and_diagnostics(bed, pose
     assert values["received"] == values["accepted"] == str(len(dribble)) and values["state"] == "active"
     assert values["image conversion"] in ("numpy", "cv_bridge") and values["skipped"] == "0"
     assert values["transport loss [recent images]"].startswith("0.0%")
+    assert values["lost (reported by DDS)"] == "0"
     assert values["camera motion"].startswith("image: ") and "frames known" in values["camera motion"]
 
 

@@ -1,4 +1,4 @@
-"""MediaPipe pose with a stable target person, on the real model and clips (skipped without them)."""
+"""MediaPipe pose with a stable track per person, on the real model and clips (skipped without them)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from motionllm_ros.perception.pose import (
     PoseFrame,
     PoseModelError,
     PoseParams,
-    TargetTracker,
+    PeopleTracker,
 )
 
-# A target that moves more than this fraction of the image diagonal between consecutive published frames has
+# A track that moves more than this fraction of the image diagonal between consecutive published frames has
 # jumped to someone else: people move about 1 % per frame at 12-30 fps, while the two men of hug_two_people.mp4
 # stand about 10 % apart (the closest pair in the clips) and the two people of handshake_two_people.mp4 more.
 MAX_JUMP_OF_DIAGONAL = 0.04
@@ -75,26 +75,25 @@ def _next_stamp() -> float:
     return float(next(_stamps))
 
 
-def _bbox_centre_px(frame: PoseFrame) -> np.ndarray:
-    box = frame.target.bbox
+def _bbox_centre_px(frame: PoseFrame, person=None) -> np.ndarray:
+    box = (person or frame.target).bbox
     return np.array([(box[0] + box[2]) / 2 * frame.width, (box[1] + box[3]) / 2 * frame.height])
 
 
 def _assert_no_jump_within_tracks(results: list[PoseFrame], lost_timeout_s: float) -> None:
-    """The target may only change person through re-acquisition: within one track id it never jumps, and a new
-    id only starts after more than `lost_timeout_s` of data time without a published target."""
-    previous: PoseFrame | None = None
+    """A track id only ever belongs to one person: between two frames it is published in, its box never jumps,
+    and it is never published again after more than `lost_timeout_s` of data time without it."""
+    last: dict[int, tuple[PoseFrame, np.ndarray]] = {}
     for frame in results:
-        if frame.target is None:
-            continue
-        if previous is not None:
-            diagonal = math.hypot(frame.width, frame.height)
-            jump = np.linalg.norm(_bbox_centre_px(frame) - _bbox_centre_px(previous)) / diagonal
-            if frame.target.track_id == previous.target.track_id:
-                assert jump < MAX_JUMP_OF_DIAGONAL, f"target jumped {jump:.1%} of the image at {frame.stamp:.3f} s"
-            else:
-                assert frame.stamp - previous.stamp > lost_timeout_s, f"track id changed at {frame.stamp:.3f} s"
-        previous = frame
+        for person in frame.people:
+            centre = _bbox_centre_px(frame, person)
+            if person.track_id in last:
+                previous, previous_centre = last[person.track_id]
+                assert frame.stamp - previous.stamp <= lost_timeout_s, f"track {person.track_id} came back"
+                jump = np.linalg.norm(centre - previous_centre) / math.hypot(frame.width, frame.height)
+                assert jump < MAX_JUMP_OF_DIAGONAL, (f"track {person.track_id} jumped {jump:.1%} of the image at "
+                                                     f"{frame.stamp:.3f} s")
+            last[person.track_id] = (frame, centre)
 
 
 def test_dribble_single_person(clip_results) -> None:
@@ -102,7 +101,7 @@ def test_dribble_single_person(clip_results) -> None:
     published = [frame for frame in results if frame.target is not None]
     assert len(published) >= 0.95 * len(results)  # DATA.md: 40/40 frames
     assert counters["published"] == len(published)
-    assert {frame.target.track_id for frame in published} == {1}
+    assert {person.track_id for frame in published for person in frame.people} == {1}
     _assert_no_jump_within_tracks(results, PoseParams().lost_timeout_s)
     for frame in published:
         target = frame.target
@@ -138,40 +137,43 @@ def test_world_depth_axis_points_away_from_camera(clip_results) -> None:
     assert np.median(residuals[1.0]) < np.median(residuals[-1.0])
 
 
-def test_handshake_follows_one_person(clip_results) -> None:
-    """Two people always in view, MediaPipe returns them in changing order; the target is the man on the left
-    (the larger one at the start) for the whole clip."""
+def test_handshake_both_people_keep_their_own_track(clip_results) -> None:
+    """Two people always in view, MediaPipe returns them in changing order: the man on the left (the larger one
+    at the start) is track 1 and the woman on the right track 2 for the whole clip, each in nearly every frame."""
     results, _ = clip_results("handshake_two_people.mp4")
-    published = [frame for frame in results if frame.target is not None]
-    assert len(published) >= 0.9 * len(results)
     assert sum(frame.num_people == 2 for frame in results) >= 0.9 * len(results)
-    assert {frame.target.track_id for frame in published} == {1}
-    assert all(_bbox_centre_px(frame)[0] < 0.5 * frame.width for frame in published)
+    sides = {1: [], 2: []}
+    for frame in results:
+        for person in frame.people:
+            assert person.track_id in sides, f"a third track {person.track_id} at {frame.stamp:.3f} s"
+            sides[person.track_id].append(_bbox_centre_px(frame, person)[0] / frame.width)
+    assert len(sides[1]) >= 0.9 * len(results) and len(sides[2]) >= 0.9 * len(results)
+    assert max(sides[1]) < 0.5 < min(sides[2])
+    assert results[0].target.track_id == 1  # the larger, nearer person first
     _assert_no_jump_within_tracks(results, PoseParams().lost_timeout_s)
 
 
 def test_hug_with_mediapipe_default_association_never_swaps_silently(clip_results) -> None:
     """At MediaPipe's default min_tracking_confidence (0.5) the two men, standing side by side, share one slot
     that flips between them (mediapipe 1.2.3: frames 2 and 4-28 show the man in grey, the others the man in
-    black). The estimator must refuse the flips and only change person through a new track id."""
-    results, counters = clip_results("hug_two_people.mp4", PoseParams(min_tracking_confidence=0.5))
+    black). Each man keeps his own track through the flips: a track id never jumps to the other man."""
+    results, _ = clip_results("hug_two_people.mp4", PoseParams(min_tracking_confidence=0.5))
     assert all(frame.num_people == 1 for frame in results)
-    assert counters.get(NoTarget.TARGET_LOST.value, 0) > 0  # the flips were seen and refused
-    published = [frame for frame in results if frame.target is not None]
-    assert len(published) >= 0.5 * len(results)
+    assert len({person.track_id for frame in results for person in frame.people}) >= 2  # both men were seen
     _assert_no_jump_within_tracks(results, PoseParams().lost_timeout_s)
 
 
-def test_hug_both_men_are_seen_and_one_is_followed_throughout(clip_results) -> None:
+def test_hug_both_men_are_followed_throughout(clip_results) -> None:
     """With the stricter association both men are reported in every frame from the third on (the detector finds
-    the man in grey from frame 2), so the man in black, the only person in the first frame, is followed through
-    all 72 frames without a gap or a new track id."""
+    the man in grey from frame 2): the man in black, the only person in the first frame, is track 1 in all 72
+    frames; the man in grey keeps one track too, except where the embrace makes the match ambiguous."""
     results, counters = clip_results("hug_two_people.mp4")
     assert all(frame.num_people == 2 for frame in results[2:])
-    assert all(frame.target is not None for frame in results)
-    assert {frame.target.track_id for frame in results} == {1}
+    black = [frame for frame in results if any(person.track_id == 1 for person in frame.people)]
     # Box centres measured across the clip: the man in grey at most 0.46 of the width, the man in black at least 0.49.
-    assert all(_bbox_centre_px(frame)[0] > 0.475 * frame.width for frame in results)
+    assert all(_bbox_centre_px(frame, person)[0] > 0.475 * frame.width
+               for frame in results for person in frame.people if person.track_id == 1)
+    assert len(black) >= 0.9 * len(results)
     assert counters["published"] == len(results)
     _assert_no_jump_within_tracks(results, PoseParams().lost_timeout_s)
 
@@ -319,37 +321,37 @@ def _person(x: float, y: float, size: float) -> PersonBox:
     return PersonBox(centre=np.array([x, y]), size=size)
 
 
-def test_tracker_starts_on_largest_and_follows_it_whatever_the_order() -> None:
-    tracker = TargetTracker(PoseParams())
+def test_tracker_gives_everybody_an_id_and_keeps_it_whatever_the_order() -> None:
+    tracker = PeopleTracker(PoseParams())
     small, large = _person(100, 300, 150), _person(500, 300, 300)
-    assert tracker.select(0.0, [small, large]) == (1, None)
-    assert tracker.track_id == 1
-    # The small person grows (walks closer) and the list order flips: still the same target.
-    assert tracker.select(0.1, [_person(505, 302, 290), _person(110, 300, 280)]) == (0, None)
-    assert tracker.track_id == 1
+    assert tracker.assign(0.0, [small, large]) == [(2, False), (1, False)]  # new ids: the nearest person first
+    # Both move a little and the list order flips: same ids.
+    assert tracker.assign(0.1, [_person(505, 302, 290), _person(110, 300, 160)]) == [(1, False), (2, False)]
+    # A third person far from both: a new track.
+    assert tracker.assign(0.2, [_person(900, 300, 200), _person(505, 302, 290)]) == [(3, False), (1, False)]
 
 
-def test_tracker_refuses_far_and_ambiguous_candidates() -> None:
-    params = PoseParams()
-    tracker = TargetTracker(params)
-    tracker.select(0.0, [_person(500, 300, 300)])
-    # Only another person, a body width away: refuse rather than swap.
-    assert tracker.select(0.1, [_person(800, 300, 300)]) == (None, NoTarget.TARGET_LOST)
-    # Two people equally close to where the target was (a hug): refuse.
-    assert tracker.select(0.2, [_person(520, 300, 300), _person(480, 300, 300)]) == (None, NoTarget.AMBIGUOUS)
-    assert tracker.select(0.3, []) == (None, NoTarget.NO_PERSON)
-    # Back within the timeout: same id.
-    assert tracker.select(0.4, [_person(800, 300, 300), _person(510, 300, 300)]) == (1, None)
-    assert tracker.track_id == 1
+def test_tracker_skips_ambiguous_people_and_marks_the_track_uncertain() -> None:
+    tracker = PeopleTracker(PoseParams())
+    tracker.assign(0.0, [_person(500, 300, 300), _person(800, 300, 300)])
+    # Two people equally close to track 1 (a hug): neither is published, and no new id is made for them.
+    assert tracker.assign(0.1, [_person(520, 300, 300), _person(480, 300, 300)]) == [None, None]
+    assert tracker.assign(0.2, []) == []
+    # Back apart within the timeout: the same ids, track 1 now flagged as possibly swapped.
+    assert tracker.assign(0.3, [_person(800, 300, 300), _person(510, 300, 300)]) == [(2, False), (1, True)]
 
 
-def test_tracker_reacquires_largest_with_new_id_after_timeout() -> None:
+def test_a_person_far_from_every_track_is_a_new_track_and_old_tracks_end() -> None:
     params = PoseParams(lost_timeout_s=0.5)
-    tracker = TargetTracker(params)
-    tracker.select(0.0, [_person(500, 300, 300)])
-    assert tracker.select(0.4, [_person(900, 300, 200)]) == (None, NoTarget.TARGET_LOST)
-    assert tracker.select(0.6, [_person(900, 300, 200), _person(100, 300, 250)]) == (1, None)
-    assert tracker.track_id == 2
+    tracker = PeopleTracker(params)
+    tracker.assign(0.0, [_person(500, 300, 300)])
+    assert tracker.assign(0.4, [_person(900, 300, 200)]) == [(2, False)]  # a jump is never the same person
+    assert tracker.assign(0.45, [_person(505, 300, 300), _person(900, 300, 200)]) == [(1, False), (2, False)]
+    assert tracker.assign(0.8, [_person(900, 300, 200)]) == [(2, False)]
+    # Track 1 unseen for more than the timeout: its person, back, is a new track.
+    assert tracker.assign(1.0, [_person(505, 300, 300), _person(900, 300, 200)]) == [(3, False), (2, False)]
+    tracker.reset()
+    assert tracker.assign(1.1, [_person(900, 300, 200)]) == [(4, False)]
 
 
 def test_params_are_validated() -> None:

@@ -8,6 +8,7 @@ field's type, where real ROS 2 is installed (scripts/test_ros.sh); the node's te
 from __future__ import annotations
 
 import array
+import dataclasses
 import math
 import sys
 import textwrap
@@ -310,6 +311,15 @@ def test_behavior_description_message(distro):
     assert [(t.sec, t.nanosec) for t in back.label_starts] == [(101, 0), (100, 250_000_000)]
     assert [(t.sec, t.nanosec) for t in back.label_ends] == [(101, 700_000_000), (102, 750_000_000)]
     assert back.ego_motion == msg_type.EGO_MOTION_IMAGE and back.camera_rotation_deg == pytest.approx(12.5)
+    assert back.label_partners.tolist() == [msg_type.TRACK_NONE] * 2  # no interaction: nobody else in a label
+    assert (back.track_id_uncertain, back.salience_rank) == (False, 0)
+    with_partner = dataclasses.replace(BEHAVIOR, labels=("handshake", "standing"), label_partners=(5, -1),
+                                       track_id_uncertain=True, salience_rank=1)
+    msg = behavior_description_msg(with_partner, 0.125, msg_type=msg_type, **types)
+    back = store.deserialize_cdr(store.serialize_cdr(for_rosbags(msg), msg_type.__msgtype__), msg_type.__msgtype__)
+    assert back.label_partners.tolist() == [5, -1] and (back.track_id_uncertain, back.salience_rank) == (True, 1)
+    with pytest.raises(ConversionError, match="label_partners"):
+        dataclasses.replace(BEHAVIOR, label_partners=(5,))
 
 
 @pytest.mark.parametrize("distro", ["humble", "jazzy"])
@@ -490,17 +500,21 @@ def marker_classes():
             "time_type": Time, "duration_type": Duration}
 
 
-def test_skeleton_markers_draw_21_bones_and_22_joints_in_the_optical_frame():
+def test_skeleton_markers_draw_21_bones_and_22_joints_per_person_in_the_optical_frame():
     from motionllm_ros.perception.skeleton import HUMANML3D_PARENTS
 
     classes = marker_classes()
     person, _ = person_frame(0.0, np.zeros(3))
     result = smpl_result(person, "cam_optical", 0.0)
-    msg = skeleton_markers(result, **classes)
-    bones, joints = msg.markers
+    other = smpl_result(person_frame(0.0, np.zeros(3), track_id=7)[0], "cam_optical", 0.0)
+    msg = skeleton_markers([result, other], **classes)
+    clear, bones, joints, other_bones, other_joints = msg.markers
     marker = classes["marker_type"]
+    assert clear.action == marker.DELETEALL  # people fitted in the previous frame but not in this one disappear
     assert (bones.type, joints.type) == (marker.LINE_LIST, marker.SPHERE_LIST)
-    assert (bones.ns, bones.id, joints.id) == ("skeleton", 0, 1) and bones.action == marker.ADD
+    # Ids 2 * track_id and 2 * track_id + 1, colours by track: every person's markers are their own.
+    assert (bones.ns, bones.id, joints.id) == ("skeleton", 8, 9) and bones.action == marker.ADD
+    assert (other_bones.id, other_joints.id) == (14, 15) and other_bones.color != bones.color
     assert len(bones.points) == 2 * 21 and len(joints.points) == 22
     assert (bones.header.frame_id, bones.header.stamp.sec, bones.header.stamp.nanosec) == ("cam_optical", 12,
                                                                                             500_000_000)
@@ -517,7 +531,9 @@ def test_skeleton_markers_draw_21_bones_and_22_joints_in_the_optical_frame():
         assert (start, end) == (joints.points[HUMANML3D_PARENTS[child]], joints.points[child])
 
     with pytest.raises(ConversionError, match="valid"):
-        skeleton_markers(smpl_result(person_frame(0.0, np.zeros(3), valid=False)[0], "cam", 0.0), **classes)
+        skeleton_markers([smpl_result(person_frame(0.0, np.zeros(3), valid=False)[0], "cam", 0.0)], **classes)
+    with pytest.raises(ConversionError, match="at least one"):
+        skeleton_markers([], **classes)
 
 
 def test_delete_all_markers():

@@ -1,12 +1,12 @@
-"""One camera frame -> the target person's SMPL pose and 22 joints in a gravity-aligned, camera-centred frame.
+"""One camera frame -> every tracked person's SMPL pose and 22 joints in one gravity-aligned, camera-centred frame.
 
-pose (MediaPipe, target tracking) -> where the hips are (2D + 3D landmarks + intrinsics) -> SMPL fit (local pose
-against MediaPipe's metric world landmarks). The output frame: origin at the camera, y up (against gravity, given
+pose (MediaPipe, a track per person) -> where each person's hips are (2D + 3D landmarks + intrinsics) -> SMPL fit
+(local pose against MediaPipe's metric world landmarks), for at most `max_people` people per frame, nearest first. The output frame: origin at the camera, y up (against gravity, given
 the configured camera pitch), z towards the camera, x to the camera's right; HumanML3D features are computed from
 these joints after resampling to 20 fps.
 
-One pipeline follows one person; when the tracker gives a new track id the fitter is reset, so the new person gets
-their own shape calibration and no warm start from somebody else.
+Each track has its own fitter (shape calibration, warm start) and hip filter, created with the track and dropped
+when it ends, so a new person never inherits somebody else's shape. Everybody shares the SMPL model.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from motionllm_ros.perception.camera import Intrinsics, TranslationError, estima
 from motionllm_ros.perception.egomotion import CameraRotationEstimator, EgoMotionParams
 from motionllm_ros.perception.filters import OneEuroFilter, OneEuroParams
 from motionllm_ros.perception.fitter import FitterParams, SmplFit, SmplFitter, mediapipe_to_smpl_frame
-from motionllm_ros.perception.pose import PoseEstimator, PoseParams
-from motionllm_ros.perception.smpl import SmplModel
+from motionllm_ros.perception.pose import PoseEstimator, PoseParams, TrackedPose
+from motionllm_ros.perception.smpl import SmplModel, default_smpl_model
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,12 @@ class PerceptionParams:
     # The hip position comes from a 2D/3D least squares whose depth is noisier than the landmarks: smooth it too.
     translation_filter: OneEuroParams | None = field(default_factory=lambda: OneEuroParams(min_cutoff=1.0, beta=0.5))
     ego_motion: EgoMotionParams | None = field(default_factory=EgoMotionParams)  # None: camera motion not estimated
+    max_people: int = 3  # people fitted per frame, nearest (largest in the image) first; the others are tracked
+    # and counted (over_cap), not fitted: each fit costs about as much as the pose model's landmark pass
+
+    def __post_init__(self) -> None:
+        if self.max_people < 1:
+            raise ValueError(f"PerceptionParams.max_people must be >= 1, got {self.max_people}")
 
 
 def perception_params(config: Config) -> PerceptionParams:
@@ -55,17 +61,19 @@ def perception_params(config: Config) -> PerceptionParams:
         hfov_deg=config.camera.hfov_deg or None,
         ego_motion=EgoMotionParams(max_residual_deg=config.camera.ego_motion_max_residual_deg)
         if config.camera.ego_motion == "image" else None,
+        max_people=pose.max_people,
     )
 
 
 @dataclass(frozen=True)
 class PersonFrame:
-    """What one frame says about the target person. `valid` False: `reason` says why, arrays are NaN."""
+    """What one frame says about one tracked person. `valid` False: `reason` says why, arrays are NaN."""
 
     stamp: float  # seconds, data time of the image
     valid: bool
-    reason: str | None  # a NoTarget value, a FitFailure value or "no_translation"; None when valid
-    track_id: int | None  # the tracker's id of the target person; None when nobody is followed
+    reason: str | None  # a FitFailure value or "no_translation"; a NoTarget value when nobody was tracked; None
+    # when valid
+    track_id: int | None  # the tracker's id of the person; None when nobody was tracked in the frame
     num_people: int  # people MediaPipe saw in the frame
     global_orient: np.ndarray  # (3,) axis-angle radians, pelvis rotation in the output frame
     body_pose: np.ndarray  # (69,) axis-angle radians of joints 1..23 relative to their parents
@@ -76,8 +84,25 @@ class PersonFrame:
     # (22,) bool: joints placed from their own landmarks. False for an elbow or wrist MediaPipe could not see: the
     # fit leaves such an arm at rest (straight), which judges of posture must not read as a pointing arm.
     joint_seen: np.ndarray = field(default_factory=lambda: np.zeros(22, bool))
+    bbox: np.ndarray = field(default_factory=lambda: np.full(4, np.nan))  # (4,) x_min, y_min, x_max, y_max of
+    # the person's landmarks, normalised to the image; NaN when nobody was tracked
+    id_uncertain: bool = False  # the track may have changed person in a crossing (PeopleTracker)
+
+
+@dataclass(frozen=True)
+class SceneFrame:
+    """What one frame says about everybody in view."""
+
+    stamp: float  # seconds, data time of the image
+    num_people: int  # people MediaPipe saw
+    people: tuple[PersonFrame, ...]  # the tracked people fitted in this frame (valid or not), nearest first
+    reason: str | None  # why `people` is empty (a NoTarget value); None when it is not
     camera_rotation: np.ndarray | None = None  # (3, 3) this frame's camera -> the previous frame's (output axes),
-    # from the background of the image; NaN: the background did not say; None: estimation off
+    # from the background of the image or TF; NaN: unknown; None: estimation off
+    over_cap: int = 0  # people tracked but not fitted (beyond max_people)
+
+    def person(self, track_id: int | None) -> PersonFrame | None:
+        return next((p for p in self.people if p.track_id == track_id), None)
 
 
 _NAN3 = np.full(3, np.nan)
@@ -101,11 +126,12 @@ class PerceptionPipeline:
         given, it replaces the image's estimate of the camera's motion."""
         self.params = params or PerceptionParams()
         self.pose = PoseEstimator(pose_model, self.params.pose)
-        self.fitter = SmplFitter(smpl_model, self.params.fitter)
+        self.model = smpl_model or default_smpl_model()
         self.intrinsics = intrinsics  # None: derived from the first image's size and hfov_deg
-        self.counters: Counter[str] = Counter()  # "valid" and every reason a frame had no result
-        self._track_id: int | None = None
-        self._hip_filter = OneEuroFilter(self.params.translation_filter) if self.params.translation_filter else None
+        # "valid" and every reason a person had no fit (per person and frame), a NoTarget value per frame without
+        # anybody, "over_cap" per person not fitted
+        self.counters: Counter[str] = Counter()
+        self._tracks: dict[int, _TrackState] = {}
         self._output_axes = mediapipe_to_smpl_frame(np.eye(3), self.params.fitter.camera_pitch).T  # optical -> out
         self._ego = (CameraRotationEstimator(self.params.ego_motion, self._output_axes)
                      if self.params.ego_motion is not None and camera_orientation is None else None)
@@ -123,54 +149,70 @@ class PerceptionPipeline:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def process(self, rgb: np.ndarray, stamp: float) -> PersonFrame:
-        """Never raises on bad frames: they come back invalid with a reason, and are counted."""
+    def process(self, rgb: np.ndarray, stamp: float) -> SceneFrame:
+        """Never raises on bad frames: they come back without people, with the reason, and are counted."""
         seen = self.pose.process(rgb, stamp)
-        target = seen.target
         rotation = None
         if self._orientation is not None:
             rotation = self._orientation_step(stamp)
         elif self._ego is not None and seen.width:
             rotation = self._ego.update(rgb, self._intrinsics_for(seen.width, seen.height),
-                                        None if target is None else target.bbox)
+                                        [person.bbox for person in seen.people])
         if rotation is not None:
             source = "tf" if self._orientation is not None else "image"
             self.ego_counters[f"{source}.{'known' if np.all(np.isfinite(rotation)) else 'unknown'}"] += 1
-        if target is None:
-            return self._invalid(stamp, seen.no_target.value, None, seen.num_people, rotation=rotation)
-        if target.track_id != self._track_id:
-            self._track_id = target.track_id
-            self.fitter.reset()
-            if self._hip_filter is not None:
-                self._hip_filter.reset()
-        intrinsics = self._intrinsics_for(seen.width, seen.height)
-        pixels = target.image_landmarks[:, :2] * (seen.width, seen.height)
+        self._end_tracks(stamp)
+        if not seen.people:
+            self.counters[seen.no_target.value] += 1
+            return SceneFrame(stamp, seen.num_people, (), seen.no_target.value, rotation)
+        fitted = seen.people[:self.params.max_people]  # nearest first
+        over_cap = len(seen.people) - len(fitted)
+        self.counters["over_cap"] += over_cap
+        people = tuple(self._fit(person, stamp, seen.width, seen.height, seen.num_people) for person in fitted)
+        return SceneFrame(stamp, seen.num_people, people, None, rotation, over_cap)
+
+    def _end_tracks(self, stamp: float) -> None:
+        """Drops the state of tracks the pose tracker has ended (not seen for lost_timeout_s)."""
+        timeout = self.params.pose.lost_timeout_s
+        for track_id in [t for t, state in self._tracks.items() if not 0 <= stamp - state.last_stamp <= timeout]:
+            del self._tracks[track_id]
+
+    def _fit(self, person: TrackedPose, stamp: float, width: int, height: int, num_people: int) -> PersonFrame:
+        state = self._tracks.get(person.track_id)
+        if state is None:
+            state = self._tracks[person.track_id] = _TrackState(
+                SmplFitter(self.model, self.params.fitter),
+                OneEuroFilter(self.params.translation_filter) if self.params.translation_filter else None)
+        state.last_stamp = stamp
+        intrinsics = self._intrinsics_for(width, height)
+        pixels = person.image_landmarks[:, :2] * (width, height)
         try:
-            hip_camera = estimate_translation(target.world_landmarks, pixels, target.visibility, intrinsics)
+            hip_camera = estimate_translation(person.world_landmarks, pixels, person.visibility, intrinsics)
         except TranslationError:
-            return self._invalid(stamp, "no_translation", target.track_id, seen.num_people, rotation=rotation)
-        fit = self.fitter.fit_mediapipe(stamp, target.world_landmarks, target.visibility)
+            return self._invalid(stamp, "no_translation", person, num_people, state.fitter)
+        fit = state.fitter.fit_mediapipe(stamp, person.world_landmarks, person.visibility)
         if not fit.valid:
-            return self._invalid(stamp, fit.reason.value, target.track_id, seen.num_people, fit, rotation)
+            return self._invalid(stamp, fit.reason.value, person, num_people, state.fitter, fit)
         # The camera frame and MediaPipe's world frame share their axes (x right, y down, z away), so the same
         # rotation takes the hip centre into the output frame.
-        hip = mediapipe_to_smpl_frame(hip_camera[None], self.fitter.params.camera_pitch)
-        if self._hip_filter is not None:
-            hip = self._hip_filter(stamp, hip)
+        hip = mediapipe_to_smpl_frame(hip_camera[None], self.params.fitter.camera_pitch)
+        if state.hip_filter is not None:
+            hip = state.hip_filter(stamp, hip)
         transl = fit.transl + hip[0]
-        pelvis = self.fitter.model.rest_joints(fit.betas)[0] + transl
+        pelvis = self.model.rest_joints(fit.betas)[0] + transl
         self.counters["valid"] += 1
         joint_seen = np.ones(22, bool)
-        threshold = self.fitter.params.min_visibility
-        joint_seen[list(_FOREARM_JOINTS)] = target.visibility[list(_FOREARM_LANDMARKS)] >= threshold
+        threshold = self.params.fitter.min_visibility
+        joint_seen[list(_FOREARM_JOINTS)] = person.visibility[list(_FOREARM_LANDMARKS)] >= threshold
         # Legs: in the picture, whether or not the other leg hides one (MediaPipe's presence, not its visibility,
         # which is low for a self-occluded knee): inside the image and present.
         legs = list(_LEG_LANDMARKS)
-        inside = np.all((target.image_landmarks[legs, :2] >= 0.0) & (target.image_landmarks[legs, :2] <= 1.0), axis=1)
-        present = target.presence[legs] >= threshold if target.presence is not None else True
+        inside = np.all((person.image_landmarks[legs, :2] >= 0.0) & (person.image_landmarks[legs, :2] <= 1.0), axis=1)
+        present = person.presence[legs] >= threshold if person.presence is not None else True
         joint_seen[list(_LEG_JOINTS)] = inside & present
-        return PersonFrame(stamp, True, None, target.track_id, seen.num_people, fit.global_orient, fit.body_pose,
-                           fit.betas, transl, fit.joints + pelvis, fit.residual, joint_seen, rotation)
+        return PersonFrame(stamp, True, None, person.track_id, num_people, fit.global_orient, fit.body_pose,
+                           fit.betas, transl, fit.joints + pelvis, fit.residual, joint_seen, person.bbox,
+                           person.id_uncertain)
 
     def _orientation_step(self, stamp: float) -> np.ndarray:
         """This frame's camera -> the previous frame's (output axes) from camera_orientation; NaN when unknown."""
@@ -200,12 +242,22 @@ class PerceptionPipeline:
             self.intrinsics = Intrinsics.default(width, height)
         return self.intrinsics
 
-    def _invalid(self, stamp: float, reason: str, track_id: int | None, num_people: int,
-                 fit: SmplFit | None = None, rotation: np.ndarray | None = None) -> PersonFrame:
+    def _invalid(self, stamp: float, reason: str, person: TrackedPose, num_people: int, fitter: SmplFitter,
+                 fit: SmplFit | None = None) -> PersonFrame:
         self.counters[reason] += 1
-        betas = fit.betas if fit is not None else self.fitter.betas
-        return PersonFrame(stamp, False, reason, track_id, num_people, _NAN3, np.full(69, np.nan), betas, _NAN3,
-                           np.full((22, 3), np.nan), float("nan"), np.zeros(22, bool), rotation)
+        betas = fit.betas if fit is not None else fitter.betas
+        return PersonFrame(stamp, False, reason, person.track_id, num_people, _NAN3, np.full(69, np.nan), betas,
+                           _NAN3, np.full((22, 3), np.nan), float("nan"), np.zeros(22, bool), person.bbox,
+                           person.id_uncertain)
+
+
+@dataclass
+class _TrackState:
+    """Per track: its own shape calibration and warm start, and its own smoothing of the hip position."""
+
+    fitter: SmplFitter
+    hip_filter: OneEuroFilter | None
+    last_stamp: float = 0.0  # seconds, data time of its last frame
 
 
 def with_final_shape(frames: list[PersonFrame], model: SmplModel) -> list[PersonFrame]:

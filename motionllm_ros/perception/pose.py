@@ -1,4 +1,5 @@
-"""2D/3D body pose of one stable target person per frame, from MediaPipe PoseLandmarker (Tasks API, VIDEO mode).
+"""2D/3D body pose of every person in view, each under a stable track id, from MediaPipe PoseLandmarker (Tasks API,
+VIDEO mode).
 
 MediaPipe returns its poses in no stable order. In VIDEO mode it also treats two regions as one person when they
 overlap by more than min_tracking_confidence (an IoU between its square, body-sized regions); at its default of
@@ -6,7 +7,9 @@ overlap by more than min_tracking_confidence (an IoU between its square, body-si
 the other is missing from the result. `PoseParams.min_tracking_confidence` is therefore higher here, and the
 duplicates that a stricter association leaves (one person tracked and detected again) are merged by landmark
 distance. A downstream motion model fed a skeleton that silently jumps between two people describes nonsense, so
-`TargetTracker` follows one person and publishes nothing (with a counted reason) whenever the match is doubtful.
+`PeopleTracker` gives each person a track and, whenever the match between a track and a person is doubtful
+(crossing, hugging), publishes neither (counted) and marks the track's id as uncertain from then on; a person that
+matches no track closely enough starts a new one. An id is never handed silently to somebody else.
 """
 
 from __future__ import annotations
@@ -42,8 +45,7 @@ class NoTarget(str, enum.Enum):
     """Why a frame carries no target pose. The values are the counter keys of `PoseEstimator.counters`."""
 
     NO_PERSON = "no_person"  # MediaPipe found nobody
-    TARGET_LOST = "target_lost"  # people seen, but none close enough to the previous target
-    AMBIGUOUS = "ambiguous"  # two people match the previous target about equally well (crossing, hugging)
+    AMBIGUOUS = "ambiguous"  # people seen, but each matches two tracks about equally well (crossing, hugging)
     BAD_TYPE = "bad_type"  # the image is not a numpy array
     BAD_DTYPE = "bad_dtype"  # not uint8
     BAD_SHAPE = "bad_shape"  # not (H, W, 3)
@@ -78,10 +80,10 @@ class PoseParams:
     # duplicates of one person: 0.25 extra landmark runs (~3 ms) per frame of dribble_single_person.mp4 at 0.85,
     # 0.62 at 0.9.
     min_tracking_confidence: float = 0.85
-    max_match_cost: float = 0.5  # above this the best candidate is another person (or a jump): TARGET_LOST
-    ambiguity_margin: float = 0.2  # runner-up within this cost of the best match: AMBIGUOUS
-    lost_timeout_s: float = 0.5  # data time without a published target after which the largest person is
-    # acquired under a new track id
+    max_match_cost: float = 0.5  # above this a person is not the track's (another person, or a jump): new track
+    ambiguity_margin: float = 0.2  # runner-up within this cost of the best match: both skipped as AMBIGUOUS
+    lost_timeout_s: float = 0.5  # data time without its person after which a track ends (its person, seen again,
+    # gets a new id)
     time_reset_s: float = 1.0  # a stamp this far before the previous one is a replay restart (bag loop):
     # tracking restarts instead of skipping frames until time catches up
     duplicate_distance: float = 0.15  # two poses of one frame whose landmarks are closer than this on average
@@ -104,11 +106,12 @@ class PoseParams:
 
 
 @dataclass(frozen=True)
-class TargetPose:
-    """The landmarks of the target person in one frame. Missing landmarks (NaN from the detector) have
+class TrackedPose:
+    """The landmarks of one tracked person in one frame. Missing landmarks (NaN from the detector) have
     coordinates 0 and visibility 0, so that visibility-weighted consumers ignore them exactly."""
 
-    track_id: int  # stable while the same person is followed; a new id after every re-acquisition
+    track_id: int  # stable while the same person is followed; a new id after the track ended
+    id_uncertain: bool  # the track went through a frame where it could have been another person (see PeopleTracker)
     image_landmarks: np.ndarray  # (33, 3) float32: x, y normalised to [0, 1] of width / height; z as MediaPipe
     # gives it (relative depth, roughly the scale of x, smaller = closer)
     world_landmarks: np.ndarray  # (33, 3) float32 metres, origin at the hip centre, x right, y down, z away
@@ -121,14 +124,20 @@ class TargetPose:
 
 @dataclass(frozen=True)
 class PoseFrame:
-    """Result of one `PoseEstimator.process` call; exactly one of `target` and `no_target` is None."""
+    """Result of one `PoseEstimator.process` call: the tracked people, or (none) why there is nobody."""
 
     stamp: float  # seconds, data time (the image header stamp)
     width: int  # pixels; 0 when the image was rejected
     height: int  # pixels; 0 when the image was rejected
-    num_people: int  # people MediaPipe returned (target included)
-    target: TargetPose | None
-    no_target: NoTarget | None
+    num_people: int  # distinct people MediaPipe returned (tracked or not)
+    people: tuple[TrackedPose, ...]  # largest (nearest) first
+    no_target: NoTarget | None  # why `people` is empty; None when it is not
+    ambiguous: int = 0  # people seen but not published because their track was in doubt
+
+    @property
+    def target(self) -> TrackedPose | None:
+        """The largest (nearest) person published in this frame, or None."""
+        return self.people[0] if self.people else None
 
 
 @dataclass(frozen=True)
@@ -156,44 +165,74 @@ class _Candidate:
         return PersonBox(self.torso_centre * np.array([width, height], np.float32), math.sqrt(box_w * box_h))
 
 
-class TargetTracker:
-    """Picks the target among the people of each frame; pure logic on boxes, no MediaPipe."""
+@dataclass
+class _Track:
+    id: int
+    box: PersonBox  # where its person was last published
+    last_stamp: float  # seconds, data time of that
+    uncertain: bool = False  # it once skipped a frame as ambiguous: its person may have been swapped since
+
+
+class PeopleTracker:
+    """Gives every person of each frame a track id; pure logic on boxes, no MediaPipe.
+
+    A track and a person match when the cost (`_match_cost`) is at most max_match_cost; pairs are taken cheapest
+    first. When a track's two best people, or a person's two best tracks, are within ambiguity_margin of each other
+    (two people crossing or hugging), those people are not published in that frame and the track is marked
+    uncertain; a person who matches no track starts a new one. A track ends lost_timeout_s after its last match.
+    """
 
     def __init__(self, params: PoseParams) -> None:
         self._params = params
-        self._target: PersonBox | None = None  # the last published target
-        self._last_stamp = 0.0  # seconds, when `_target` was published
-        self._track_id = 0
+        self._tracks: list[_Track] = []
         self._next_id = 1
 
-    @property
-    def track_id(self) -> int | None:
-        return self._track_id if self._target is not None else None
-
     def reset(self) -> None:
-        """Forget the target; the next person gets a new track id."""
-        self._target = None
+        """Forget every track; the people seen next get new ids."""
+        self._tracks = []
 
-    def select(self, stamp: float, people: list[PersonBox]) -> tuple[int | None, NoTarget | None]:
-        """Index into `people` of the target at `stamp` (seconds, data time), or why there is none."""
-        if self._target is not None and stamp - self._last_stamp > self._params.lost_timeout_s:
-            self._target = None
-        if not people:
-            return None, NoTarget.NO_PERSON
-        if self._target is None:
-            chosen = max(range(len(people)), key=lambda i: people[i].size)
-            self._track_id = self._next_id
-            self._next_id += 1
-        else:
-            costs = sorted((_match_cost(self._target, person), i) for i, person in enumerate(people))
-            best_cost, chosen = costs[0]
-            if best_cost > self._params.max_match_cost:
-                return None, NoTarget.TARGET_LOST
-            if len(costs) > 1 and costs[1][0] - best_cost < self._params.ambiguity_margin:
-                return None, NoTarget.AMBIGUOUS
-        self._target = people[chosen]
-        self._last_stamp = stamp
-        return chosen, None
+    def assign(self, stamp: float, people: list[PersonBox]) -> list[tuple[int, bool] | None]:
+        """Per person of `people` (at `stamp`, seconds of data time): (track id, id uncertain), or None for a person
+        skipped as ambiguous."""
+        p = self._params
+        self._tracks = [t for t in self._tracks if stamp - t.last_stamp <= p.lost_timeout_s]
+        cost = np.array([[_match_cost(t.box, person) for person in people] for t in self._tracks]
+                        ).reshape(len(self._tracks), len(people))  # (tracks, people)
+        doubtful_people: set[int] = set()
+        doubtful_tracks: set[int] = set()
+        for axis in (0, 1):  # per track over people, then per person over tracks
+            lines = cost if axis == 0 else cost.T
+            for index, line in enumerate(lines):
+                close = np.flatnonzero(line <= p.max_match_cost)
+                if len(close) < 2:
+                    continue
+                best = line[close].min()
+                rivals = close[line[close] - best < p.ambiguity_margin]
+                if len(rivals) >= 2:
+                    if axis == 0:
+                        doubtful_tracks.add(index)
+                        doubtful_people.update(int(r) for r in rivals)
+                    else:
+                        doubtful_people.add(index)
+                        doubtful_tracks.update(int(r) for r in rivals)
+        assigned: list[tuple[int, bool] | None] = [None] * len(people)
+        taken_tracks: set[int] = set()
+        for t, i in sorted(np.argwhere(cost <= p.max_match_cost).tolist(), key=lambda ti: cost[ti[0], ti[1]]):
+            if t in taken_tracks or assigned[i] is not None or t in doubtful_tracks or i in doubtful_people:
+                continue
+            track = self._tracks[t]
+            track.box, track.last_stamp = people[i], stamp
+            assigned[i] = (track.id, track.uncertain)
+            taken_tracks.add(t)
+        for t in doubtful_tracks:
+            self._tracks[t].uncertain = True
+        for i in sorted(range(len(people)), key=lambda i: -people[i].size):  # new ids: the nearest person first
+            if assigned[i] is None and i not in doubtful_people:
+                track = _Track(self._next_id, people[i], stamp)
+                self._next_id += 1
+                self._tracks.append(track)
+                assigned[i] = (track.id, False)
+        return assigned
 
 
 def _match_cost(previous: PersonBox, candidate: PersonBox) -> float:
@@ -229,12 +268,13 @@ class PoseEstimator:
         with native_stderr_silenced():  # MediaPipe's ~50 INFO/WARNING lines on loading a model
             self._landmarker = self._create_landmarker()
         self._first_frame = True  # its first inference prints a few more
-        self._tracker = TargetTracker(self.params)
+        self._tracker = PeopleTracker(self.params)
         self._last_ms: int | None = None  # MediaPipe timestamp of the last frame given to it
         self._last_stamp = 0.0  # seconds, stamp of that frame
         self._ms_offset = 0  # added after a replay restart so MediaPipe's timestamps keep increasing
-        self.counters: dict[str, int] = {}  # reason -> count: NoTarget values, "published", "time_reset",
-        # "duplicate" (poses merged into another of the same person)
+        self.counters: dict[str, int] = {}  # reason -> count: NoTarget values (frames without anybody),
+        # "published" (frames with somebody), "people" (people published), "ambiguous_people" (people skipped as
+        # ambiguous), "time_reset", "duplicate" (poses merged into another of the same person)
 
     def _create_landmarker(self) -> Any:
         try:
@@ -268,7 +308,7 @@ class PoseEstimator:
         self.close()
 
     def process(self, rgb: np.ndarray, stamp: float) -> PoseFrame:
-        """Pose of the target in one RGB frame (H, W, 3) uint8 stamped `stamp` seconds (data time).
+        """Poses of the people in one RGB frame (H, W, 3) uint8 stamped `stamp` seconds (data time).
 
         Never raises on bad input: the frame comes back without target, with the reason, and is counted.
         """
@@ -303,20 +343,23 @@ class PoseEstimator:
         if len(people) < len(candidates):
             self._count("duplicate", len(candidates) - len(people))
         candidates = people
-        chosen, reason = self._tracker.select(stamp, [c.person_box(width, height) for c in candidates])
-        if chosen is None:
-            return self._no_target(stamp, width, height, len(candidates), reason)
+        boxes = [c.person_box(width, height) for c in candidates]
+        tracked = self._tracker.assign(stamp, boxes)
+        by_size = sorted(range(len(candidates)), key=lambda i: -boxes[i].size)  # nearest first
+        people = tuple(TrackedPose(track_id=tracked[i][0], id_uncertain=tracked[i][1],
+                                   image_landmarks=candidates[i].image_landmarks,
+                                   world_landmarks=candidates[i].world_landmarks, visibility=candidates[i].visibility,
+                                   presence=candidates[i].presence, bbox=candidates[i].bbox)
+                       for i in by_size if tracked[i] is not None)
+        ambiguous = len(candidates) - len(people)
+        if ambiguous:
+            self._count("ambiguous_people", ambiguous)
+        if not people:
+            reason = NoTarget.NO_PERSON if not candidates else NoTarget.AMBIGUOUS
+            return self._no_target(stamp, width, height, len(candidates), reason, ambiguous)
         self._count("published")
-        c = candidates[chosen]
-        target = TargetPose(
-            track_id=self._tracker.track_id,
-            image_landmarks=c.image_landmarks,
-            world_landmarks=c.world_landmarks,
-            visibility=c.visibility,
-            presence=c.presence,
-            bbox=c.bbox,
-        )
-        return PoseFrame(stamp, width, height, len(candidates), target, None)
+        self._count("people", len(people))
+        return PoseFrame(stamp, width, height, len(candidates), people, None, ambiguous)
 
     def _timestamp_ms(self, stamp: float) -> int | NoTarget:
         """MediaPipe's VIDEO mode needs strictly increasing integer milliseconds; derive them from data time."""
@@ -333,9 +376,10 @@ class PoseEstimator:
         self._tracker.reset()
         return self._last_ms + 1
 
-    def _no_target(self, stamp: float, width: int, height: int, num_people: int, reason: NoTarget) -> PoseFrame:
+    def _no_target(self, stamp: float, width: int, height: int, num_people: int, reason: NoTarget,
+                   ambiguous: int = 0) -> PoseFrame:
         self._count(reason.value)
-        return PoseFrame(stamp, width, height, num_people, None, reason)
+        return PoseFrame(stamp, width, height, num_people, (), reason, ambiguous)
 
     def _count(self, key: str, n: int = 1) -> None:
         self.counters[key] = self.counters.get(key, 0) + n

@@ -4,6 +4,9 @@ Without a language model, an empty question gets the newest description, and a q
 labels of the look-back period that share a word with it (stems compared, so "waving" finds "waving_right_hand"
 and "did he fall" finds "falling"). The answer never claims what the primitives cannot see: when no label
 matches, it says that none does, and repeats the newest description.
+
+A question about everyone (track_id TRACK_EVERYONE, or a question that starts with "who") is answered from the
+labels of every track of the look-back period, naming the tracks: "Track 2: waving_right_hand (...)".
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 from motionllm_ros.engine import Description, StreamingEngine
 
 TRACK_MOST_SALIENT = 0  # QueryBehavior / DescribeBehavior track_id (the default): the person seen in the most frames
+TRACK_EVERYONE = -1  # QueryBehavior / DescribeBehavior track_id: every person of the look-back period
 MODEL_ID_PRIMITIVES = "primitives"  # Describer.model_id when no language model describes the windows
 NO_LANGUAGE_MODEL = "no language model is loaded: answered from the behaviour primitives"
 # With a model describing every window, questions are still answered from the primitives' labels: say so.
@@ -49,9 +53,9 @@ def answer(engine: StreamingEngine, question: str, track_id: int, lookback_s: fl
     window_s = engine.params.window_s
     if not math.isfinite(lookback_s) or lookback_s < 0:
         return failure(f"lookback_sec must be >= 0 (0: one window), got {lookback_s}")
-    if track_id < TRACK_MOST_SALIENT:
-        return failure(f"track_id must be a tracked person's id (>= 1), or {TRACK_MOST_SALIENT} for the most "
-                       f"salient person; got {track_id}")
+    if track_id < TRACK_EVERYONE:
+        return failure(f"track_id must be a tracked person's id (>= 1), {TRACK_MOST_SALIENT} for the most "
+                       f"salient person or {TRACK_EVERYONE} for everyone; got {track_id}")
     lookback = lookback_s or window_s
     period = engine.recent(lookback)
     if not period:
@@ -65,6 +69,8 @@ def answer(engine: StreamingEngine, question: str, track_id: int, lookback_s: fl
         notes.append(f"look-back clipped to the {newest_end - period[0].window_end:.1f} s of descriptions kept "
                      f"(engine.history)")
 
+    if track_id == TRACK_EVERYONE or asks_who(question):
+        return _answer_everyone(engine, question, period, notes)
     if track_id == TRACK_MOST_SALIENT:
         frames_seen: Counter[int] = Counter()
         for description in period:
@@ -89,7 +95,38 @@ def answer(engine: StreamingEngine, question: str, track_id: int, lookback_s: fl
     return Answer(True, "; ".join(notes), text, evidence, newest.window_end)
 
 
-def _answer_from_labels(question: str, evidence: tuple[Description, ...]) -> str:
+def asks_who(question: str) -> bool:
+    """'Who is waving?', 'who waves': a question about everyone in view."""
+    return re.match(r"\s*who\b", question.lower()) is not None
+
+
+def _answer_everyone(engine: StreamingEngine, question: str, period: list[Description], notes: list[str]) -> Answer:
+    """Every track of `period`: the labels that match the question (or, for an empty one, its newest text)."""
+    tracks = sorted({d.track_id for d in period if d.track_id is not None})
+    if not tracks:
+        return Answer(True, "; ".join(notes), f"Nobody was tracked. {period[-1].text}.", tuple(period),
+                      period[-1].window_end)
+    parts, matched = [], []
+    for track in tracks:
+        evidence = tuple(d for d in period if d.track_id == track)
+        if not question.strip():
+            parts.append(f"Track {track}: {evidence[-1].text}.")
+            continue
+        found = _matching_labels(question, evidence)
+        if found:
+            matched.append(track)
+            parts.append(f"Track {track}: {found}.")
+    if question.strip():
+        notes.insert(0, NO_LANGUAGE_MODEL if engine.describer.model_id == MODEL_ID_PRIMITIVES else LABELS_ONLY)
+        if not matched:
+            parts = [f"No behaviour primitive of tracks {', '.join(map(str, tracks))} in the look-back period "
+                     f"matches the question."]
+    return Answer(True, "; ".join(notes), " ".join(parts), tuple(period), period[-1].window_end)
+
+
+def _matching_labels(question: str, evidence: tuple[Description, ...]) -> str:
+    """'label (score s, in n of m window(s)), ...' for the labels of `evidence` that share a word with the question;
+    '' when none does."""
     asked = {_stem(word) for word in re.findall(r"[a-z]+", question.lower())}
     best: dict[str, float] = {}  # label -> highest score in the evidence
     windows: Counter[str] = Counter()  # label -> windows it appeared in
@@ -99,12 +136,16 @@ def _answer_from_labels(question: str, evidence: tuple[Description, ...]) -> str
             if words & asked:
                 best[label] = max(best.get(label, 0.0), score)
                 windows[label] += 1
+    return ", ".join(f"{label} (score {best[label]:.2f}, in {windows[label]} of {len(evidence)} window(s))"
+                     for label in sorted(best, key=lambda label: (-best[label], label)))
+
+
+def _answer_from_labels(question: str, evidence: tuple[Description, ...]) -> str:
     newest = evidence[-1]
     latest = f"Latest description (window ending at {newest.window_end:.3f} s): {newest.text}."
-    if not best:
+    found = _matching_labels(question, evidence)
+    if not found:
         return f"No behaviour primitive in the last {len(evidence)} window(s) matches the question. {latest}"
-    found = ", ".join(f"{label} (score {best[label]:.2f}, in {windows[label]} of {len(evidence)} window(s))"
-                      for label in sorted(best, key=lambda label: (-best[label], label)))
     return f"Seen: {found}. {latest}"
 
 
@@ -133,14 +174,17 @@ def can_answer_fresh(engine: StreamingEngine) -> bool:
 
 
 def window_to_answer(engine: StreamingEngine, track_id: int) -> tuple[Any, str]:
-    """The engine's latest window, for a fresh model answer about `track_id` (or TRACK_MOST_SALIENT): (window, "")
-    or (None, why there is none to answer from)."""
-    window = engine.latest_window()
-    if window is None:
+    """The engine's latest window of `track_id` (or of the most salient person), for a fresh model answer:
+    (window, "") or (None, why there is none to answer from)."""
+    if track_id == TRACK_EVERYONE:
+        return None, "a fresh answer is about one person, not everyone"
+    latest = engine.latest_window()
+    if latest is None:
         return None, "no window yet to answer from"
-    if track_id != TRACK_MOST_SALIENT and track_id != window.track_id:
-        return None, (f"a fresh answer is about the latest window's person (track {window.track_id}), not track "
-                      f"{track_id}")
+    window = latest if track_id == TRACK_MOST_SALIENT else engine.latest_window(track_id)
+    if window is None:
+        return None, f"track {track_id} is not described in the latest window (its most salient person is track " \
+                     f"{latest.track_id})"
     return window, ""
 
 

@@ -15,7 +15,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -166,6 +166,10 @@ class BehaviorResult:
     label_spans: tuple[tuple[float, float], ...] = ()  # (start, end) s, data time, one per label; () = no spans
     ego_motion: str = "none"  # BehaviorDescription.EGO_MOTION_*: how camera motion was removed
     camera_rotation_deg: float = math.nan  # deg the camera turned during the window; NaN: not estimated
+    label_partners: tuple[int, ...] = ()  # the other person's track id per label (interactions), -1 otherwise;
+    # () = no interaction label
+    track_id_uncertain: bool = False  # the track may have changed person within the window
+    salience_rank: int = 0  # 0 = the most salient person of the window
 
     def __post_init__(self) -> None:
         if self.track_id < -1:
@@ -188,6 +192,11 @@ class BehaviorResult:
         if not all(0.0 <= start <= end for start, end in self.label_spans):
             raise ConversionError(f"BehaviorResult.label_spans must be (start, end) with 0 <= start <= end, got "
                                   f"{self.label_spans}")
+        if self.label_partners and len(self.label_partners) != len(self.labels):
+            raise ConversionError(f"BehaviorResult has {len(self.labels)} labels but {len(self.label_partners)} "
+                                  f"label_partners")
+        if not 0 <= self.salience_rank <= 255:
+            raise ConversionError(f"BehaviorResult.salience_rank must be in [0, 255], got {self.salience_rank}")
         if self.ego_motion not in EGO_MOTION_SOURCES:
             raise ConversionError(f"BehaviorResult.ego_motion must be one of {EGO_MOTION_SOURCES}, got "
                                   f"{self.ego_motion!r}")
@@ -219,6 +228,9 @@ def behavior_result(description: Description) -> BehaviorResult:
                           for start, end in description.details.get("label_spans", ())),
         ego_motion=str(description.details.get("ego_motion", "none")),
         camera_rotation_deg=float(description.details.get("camera_rotation_deg", math.nan)),
+        label_partners=tuple(int(partner) for partner in description.details.get("label_partners", ())),
+        track_id_uncertain=bool(description.id_uncertain),
+        salience_rank=min(int(description.salience_rank), 255),
     )
 
 
@@ -273,6 +285,10 @@ def behavior_description_msg(result: BehaviorResult, latency_sec: float, *, msg_
         label_ends=[seconds_to_time(end, time_type) for _, end in result.label_spans],
         ego_motion=str(result.ego_motion),
         camera_rotation_deg=float(result.camera_rotation_deg),
+        # All -1 when no label is an interaction: the field is then as long as labels all the same.
+        label_partners=array.array("i", list(result.label_partners) or [TRACK_NONE] * len(result.labels)),
+        track_id_uncertain=bool(result.track_id_uncertain),
+        salience_rank=int(result.salience_rank),
     )
 
 
@@ -339,34 +355,50 @@ BONE_WIDTH_M = 0.02
 JOINT_DIAMETER_M = 0.05
 
 
-def skeleton_markers(result: SmplResult, *, array_type: type, marker_type: type, point_type: type,
+# Bone colours by track id (id modulo the palette), so that RViz tells the people apart.
+SKELETON_COLOURS = ((0.1, 0.8, 0.2), (0.2, 0.5, 1.0), (1.0, 0.8, 0.1), (0.9, 0.2, 0.8), (0.1, 0.9, 0.9))
+JOINT_COLOUR = (0.9, 0.3, 0.1)
+
+
+def skeleton_markers(results: Sequence[SmplResult], *, array_type: type, marker_type: type, point_type: type,
                      header_type: type, time_type: type, duration_type: type) -> Any:
-    """visualization_msgs/MarkerArray of a valid fit: the 21 bones (LINE_LIST) and the 22 joints (SPHERE_LIST) in
-    the image's optical frame (x right, y down, z forward), so RViz draws them over the camera."""
-    if not result.valid:
-        raise ConversionError("skeleton_markers needs a valid fit: send delete_skeleton_markers instead")
-    optical = np.asarray(result.joints, dtype=np.float64) * TURN_ABOUT_X
-    points = [point_type(x=float(x), y=float(y), z=float(z)) for x, y, z in optical]
-    bones = [end for child, parent in enumerate(HUMANML3D_PARENTS) if parent >= 0
-             for end in (points[parent], points[child])]
+    """visualization_msgs/MarkerArray of the valid fits of one frame: per person, the 21 bones (LINE_LIST, id
+    2 * track_id) and the 22 joints (SPHERE_LIST, id 2 * track_id + 1) in the image's optical frame (x right, y
+    down, z forward), so RViz draws them over the camera. It starts with a DELETEALL, so people no longer fitted
+    disappear with the next frame."""
+    if not results:
+        raise ConversionError("skeleton_markers needs at least one fit: send delete_skeleton_markers instead")
+    markers = list(delete_skeleton_markers(results[0].stamp, results[0].frame_id, array_type=array_type,
+                                           marker_type=marker_type, header_type=header_type,
+                                           time_type=time_type).markers)
+    for result in results:
+        if not result.valid:
+            raise ConversionError("skeleton_markers needs valid fits: leave the others out")
+        optical = np.asarray(result.joints, dtype=np.float64) * TURN_ABOUT_X
+        points = [point_type(x=float(x), y=float(y), z=float(z)) for x, y, z in optical]
+        bones = [end for child, parent in enumerate(HUMANML3D_PARENTS) if parent >= 0
+                 for end in (points[parent], points[child])]
 
-    def marker(marker_id: int, kind: int, width: float, rgb: tuple[float, float, float], pts: list) -> Any:
-        msg = marker_type(header=make_header(result.stamp, result.frame_id, header_type=header_type,
-                                             time_type=time_type),
-                          ns=SKELETON_NAMESPACE, id=marker_id, type=kind, action=marker_type.ADD, points=pts,
-                          lifetime=duration_type(sec=0, nanosec=SKELETON_LIFETIME_NS))
-        msg.pose.orientation.w = 1.0  # identity: the points are already in the header's frame
-        msg.scale.x = msg.scale.y = msg.scale.z = float(width)
-        msg.color.r, msg.color.g, msg.color.b = (float(c) for c in rgb)
-        msg.color.a = 1.0
-        return msg
+        def marker(marker_id: int, kind: int, width: float, rgb: tuple[float, float, float], pts: list,
+                   result: SmplResult = result) -> Any:
+            msg = marker_type(header=make_header(result.stamp, result.frame_id, header_type=header_type,
+                                                 time_type=time_type),
+                              ns=SKELETON_NAMESPACE, id=marker_id, type=kind, action=marker_type.ADD, points=pts,
+                              lifetime=duration_type(sec=0, nanosec=SKELETON_LIFETIME_NS))
+            msg.pose.orientation.w = 1.0  # identity: the points are already in the header's frame
+            msg.scale.x = msg.scale.y = msg.scale.z = float(width)
+            msg.color.r, msg.color.g, msg.color.b = (float(c) for c in rgb)
+            msg.color.a = 1.0
+            return msg
 
-    return array_type(markers=[marker(0, marker_type.LINE_LIST, BONE_WIDTH_M, (0.1, 0.8, 0.2), bones),
-                               marker(1, marker_type.SPHERE_LIST, JOINT_DIAMETER_M, (0.9, 0.3, 0.1), points)])
+        colour = SKELETON_COLOURS[result.track_id % len(SKELETON_COLOURS)]
+        markers += [marker(2 * result.track_id, marker_type.LINE_LIST, BONE_WIDTH_M, colour, bones),
+                    marker(2 * result.track_id + 1, marker_type.SPHERE_LIST, JOINT_DIAMETER_M, JOINT_COLOUR, points)]
+    return array_type(markers=markers)
 
 
 def delete_skeleton_markers(stamp: float, frame_id: str, *, array_type: type, marker_type: type, header_type: type,
                             time_type: type) -> Any:
-    """A MarkerArray that removes the skeleton (DELETEALL): the target is lost, or its fit failed."""
+    """A MarkerArray that removes the skeletons (DELETEALL): nobody is fitted any more."""
     header = make_header(stamp, frame_id, header_type=header_type, time_type=time_type)
     return array_type(markers=[marker_type(header=header, ns=SKELETON_NAMESPACE, action=marker_type.DELETEALL)])

@@ -73,6 +73,7 @@ class CaseResult:
     processed: int  # frames through perception
     dropped_busy: int  # frames the node's engine dropped because it was busy (not a transport loss)
     described: int  # windows described
+    lost_by_dds: int  # samples Fast DDS itself reports the node's reader never got (its lost-sample status)
     node_message: str  # the last /diagnostics message (the node's own transport-loss estimate is in it)
     camera_segment_mib: float  # the publisher's own largest shared-memory segment: 0.5 = defaults, ~67 = profile
     node_segment_mib: float  # the node's
@@ -270,7 +271,7 @@ def run_case(stream: Stream, config: str, seconds: float, node_profile: Path | N
         bench.destroy_node()
         rclpy.shutdown()
     counts = [int(final.get(key, 0)) for key in ("received", "frames processed", "frames dropped (engine busy)",
-                                                 "described")]
+                                                 "described", "lost (reported by DDS)")]
     return CaseResult(stream.key, config, *published, *counts, final.get("message", ""),
                       largest_mib(camera_segments), largest_mib(node_segments))
 
@@ -350,12 +351,12 @@ def markdown(inputs: dict[str, Any], results: list[CaseResult]) -> str:
              f"{inputs['date']}.",
              "",
              "| stream | Fast DDS profile | SHM segment, camera / node [MiB] | published (in s) | received by the node "
-             "| received | processed | dropped (engine busy) | described |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| received | lost (Fast DDS's count) | processed | dropped (engine busy) | described |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {STREAMS[r.stream].label} | {CONFIG_LABELS[r.config]} | "
                      f"{r.camera_segment_mib:.1f} / {r.node_segment_mib:.1f} | {r.published} ({r.publish_s:.1f}) | "
-                     f"{r.received} | {r.received_pct:.1f}% | {r.processed} | {r.dropped_busy} | {r.described} |")
+                     f"{r.received} | {r.received_pct:.1f}% | {r.lost_by_dds} | {r.processed} | {r.dropped_busy} | {r.described} |")
     return "\n".join(lines)
 
 

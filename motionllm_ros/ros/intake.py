@@ -39,6 +39,7 @@ class IntakeSnapshot:
     accepted: int  # of those, turned into frames and submitted
     skipped: dict[str, int]  # reason -> images that could not become frames
     dropped_inactive: int  # images that arrived while the node was not active
+    lost_by_dds: int  # samples the middleware itself reports lost (its message_lost event) since configure
     input_rate_hz: float | None  # accepted frames per second of data time (header stamps); None below 2 frames
     last_arrival: float | None  # node-clock seconds of the newest image since activation; None if none
     all_recent_skipped: bool  # the last ALL_SKIPPED_WINDOW images were all skipped
@@ -105,7 +106,7 @@ class FrameIntake:
         """Forget everything: a new configuration (maybe another topic) starts from zero."""
         with self._lock:
             self._skipped = SkipCounter(self._logger)
-            self._received = self._accepted = self._dropped_inactive = 0
+            self._received = self._accepted = self._dropped_inactive = self._lost_by_dds = 0
             self._stamps: deque[float] = deque(maxlen=RATE_WINDOW)  # s, data time of the newest accepted frames
             self._recent: deque[bool] = deque(maxlen=ALL_SKIPPED_WINDOW)  # True = accepted
             self._last_arrival: float | None = None
@@ -151,6 +152,11 @@ class FrameIntake:
         with self._lock:
             self._dropped_inactive += 1
 
+    def lost_by_dds(self, count: int) -> None:
+        """`count` more samples the middleware reports it never delivered (a reader's lost-sample status)."""
+        with self._lock:
+            self._lost_by_dds += count
+
     def snapshot(self) -> IntakeSnapshot:
         with self._lock:
             span = self._stamps[-1] - self._stamps[0] if len(self._stamps) >= 2 else 0.0
@@ -159,6 +165,7 @@ class FrameIntake:
                 accepted=self._accepted,
                 skipped=dict(self._skipped.counts),
                 dropped_inactive=self._dropped_inactive,
+                lost_by_dds=self._lost_by_dds,
                 input_rate_hz=(len(self._stamps) - 1) / span if span > 0 else None,
                 last_arrival=self._last_arrival,
                 all_recent_skipped=len(self._recent) == ALL_SKIPPED_WINDOW and not any(self._recent),

@@ -90,6 +90,12 @@ FEEDBACK_MIN_INTERVAL_S = 0.02
 # rclpy's default is one thread per CPU core, 2 on a small robot computer: too few when a ~/query waits for a fresh
 # answer and a ~/describe streams while images keep arriving and the lifecycle services must still respond.
 EXECUTOR_THREADS = 4
+# Seconds a Python thread may hold the GIL before it must offer it (CPython's default is 0.005). With the default,
+# the engine's pure-Python work on its worker threads kept the executor from taking images for up to 0.2 s, the
+# subscription's keep-last queue overflowed, and the node took only 89-97% of the images that Fast DDS had
+# delivered (its lost-sample count stayed 0). At 0.5 ms every image was taken in repeated runs, and perception got
+# through more frames too (the delivery bench, README "Image delivery over DDS").
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 # `autostart` acts once, at start-up; `input.bag_topic` is read by the offline CLI only.
 READ_ONLY_PARAMETERS = frozenset({"autostart", "input.bag_topic"})
@@ -101,7 +107,7 @@ _LEVELS = {"ok": DiagnosticStatus.OK, "warn": DiagnosticStatus.WARN, "error": Di
 
 
 # config, on_result, on_person -> a running engine whose `perception` holds the models; `runtime.build_engine` in
-# production. on_person(frame, person) gets every processed frame's PersonFrame on the engine's perception worker.
+# production. on_person(frame, scene) gets every processed frame's SceneFrame on the engine's perception worker.
 # camera_orientation (keyword, camera.ego_motion tf): stamp -> the camera's rotation from TF, or None when unknown.
 EngineFactory = Callable[..., StreamingEngine]
 
@@ -365,7 +371,8 @@ class MotionLLMNode(LifecycleNode):
         self._qos = image_qos(config.input)
         self._subscription = self.create_subscription(
             msg_type, topic, callback, self._qos, callback_group=self._input_group,
-            event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos))
+            event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos,
+                                                       message_lost=self._on_message_lost))
         self._topic = self._subscription.topic_name
         self._expected_type = f"sensor_msgs/msg/{msg_type.__name__}"
         self.get_logger().info(f"subscribed to {self._topic} ({self._expected_type}, {describe_qos(self._qos)})")
@@ -442,6 +449,9 @@ class MotionLLMNode(LifecycleNode):
                 f"({describe_qos(self._qos)}): {qos_policy_name_from_kind(info.last_policy_kind)} policy",
                 throttle_duration_sec=10.0)
 
+    def _on_message_lost(self, info: Any) -> None:
+        self.intake.lost_by_dds(info.total_count_change)
+
     def _on_image(self, msg: Image) -> None:
         self._take(msg, self.converter.image_to_rgb)
 
@@ -503,22 +513,26 @@ class MotionLLMNode(LifecycleNode):
                 self._sent_latency.popitem(last=False)
             self._last_processing_s = description.latency_s
 
-    def _publish_person(self, frame: Frame, person: Any) -> None:
-        """The engine's on_person, run on its perception worker for every processed frame: ~/smpl_pose when
-        someone is tracked (a failed fit is sent with valid false), ~/skeleton while the fit is valid and one
-        DELETEALL when it no longer is. An exception here is logged and counted by the engine (errors.output)."""
+    def _publish_person(self, frame: Frame, scene: Any) -> None:
+        """The engine's on_person, run on its perception worker for every processed frame (a SceneFrame):
+        ~/smpl_pose for every fitted person (a failed fit is sent with valid false), ~/skeleton with everybody's
+        valid fit, and one DELETEALL when nobody's fit is valid any more. An exception here is logged and counted
+        by the engine (errors.output)."""
         config = self.config
         if config is None:  # a frame still in the engine while cleanup runs
             return
-        result = smpl_result(person, frame.frame_id, math.radians(config.smpl.camera_pitch_deg))
-        if result is not None and config.output.smpl_pose:
-            self._smpl_publisher.publish(smpl_pose_msg(result, msg_type=SmplPose, header_type=Header,
-                                                       time_type=TimeMsg))
+        pitch = math.radians(config.smpl.camera_pitch_deg)
+        results = [r for person in scene.people if (r := smpl_result(person, frame.frame_id, pitch)) is not None]
+        if config.output.smpl_pose:
+            for result in results:
+                self._smpl_publisher.publish(smpl_pose_msg(result, msg_type=SmplPose, header_type=Header,
+                                                           time_type=TimeMsg))
         if not config.output.skeleton_markers:
             return
-        if result is not None and result.valid:
+        valid = [result for result in results if result.valid]
+        if valid:
             self._skeleton_publisher.publish(skeleton_markers(
-                result, array_type=MarkerArray, marker_type=Marker, point_type=Point, header_type=Header,
+                valid, array_type=MarkerArray, marker_type=Marker, point_type=Point, header_type=Header,
                 time_type=TimeMsg, duration_type=DurationMsg))
             self._skeleton_shown = True
         elif self._skeleton_shown:
@@ -690,6 +704,7 @@ class MotionLLMNode(LifecycleNode):
                 f"{snapshot.transport_loss:.1%} ({expected - received} of {expected})")
         else:
             add("transport loss [recent images]", "unknown")
+        add("lost (reported by DDS)", str(snapshot.lost_by_dds))
         add("accepted", str(snapshot.accepted))
         add("dropped while inactive", str(snapshot.dropped_inactive))
         add("skipped", str(sum(snapshot.skipped.values())))
@@ -853,6 +868,7 @@ def main(args: list[str] | None = None) -> int:
         handler = RosLogHandler(node.get_logger())
         project_logger.addHandler(handler)
         project_logger.setLevel(logging.DEBUG)  # the ROS logger's level (--log-level) does the filtering
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         node.start_if_autostart()
         executor = MultiThreadedExecutor(num_threads=EXECUTOR_THREADS)
         executor.add_node(node)
