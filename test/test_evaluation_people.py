@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from motionllm_ros.evaluation.annotations import AnnotationError, Identification, load_annotations
-from motionllm_ros.evaluation.people import PersonMatch, box_iou, match_people, unmatched_tracks
+from motionllm_ros.evaluation.people import PersonMatch, box_iou, match_people, tracks_of, unmatched_tracks
 from motionllm_ros.evaluation.run import EvalItem, EvalOptions, score, write_outputs
 
 LABELS = """
@@ -80,7 +80,8 @@ def test_identify_in_the_labels_file_itself(tmp_path):
     (PEOPLE.replace("[0.4, 0.7, 0.5, 0.9]", "[0.5, 0.7, 0.4, 0.9]"), "identify 2: box [0.5, 0.7, 0.4, 0.9] is empty"),
     (PEOPLE.replace("[0.4, 0.7, 0.5, 0.9]", "[0.4, 0.7, 0.5]"), "identify 2: box must be"),
     (PEOPLE.replace("at_s: 0.5, box: [0.4", "at_s: .inf, box: [0.4"), "identify 2: at_s must be a finite number"),
-    (PEOPLE.replace("person: kid", "person: woman"), "identify names a person more than once"),
+    (PEOPLE.replace("person: kid", "person: woman"),
+     "identify names a person twice at the same at_s: [('main', 0.5), ('woman', 0.5), ('woman', 0.5)]"),
     (PEOPLE.replace("person: main", "person: kid", 1).replace("person: kid, at_s: 0.5, box: [0.4",
                                                               "person: far man, at_s: 0.5, box: [0.4"),
      "identify must include person 'main'"),
@@ -120,14 +121,14 @@ def test_the_shared_clips_overlay_identifies_the_people_of_labels_yaml(test_data
         "dribble_single_person.mp4": ["main"],
         "handshake_two_people.mp4": ["main", "woman in blue top on the right"],
         "hug_two_people.mp4": ["main", "man in grey T-shirt on the left"],
-        "basketball_gym.mp4": ["main", "player in white shirt (left)"],
+        "basketball_gym.mp4": ["main", "player in white shirt (left)"] * 3,  # at 0.3, 3.5 and 7.2 s
         "street_walking_5frames.mp4": ["main", "man in dark jacket, centre-left",
                                        "woman in black top with handbag, centre",
                                        "woman with long dark hair and light-blue bag, centre"]}
-    # Each pair of people is boxed apart at the instant it is identified.
+    # People identified at the same instant are boxed apart.
     for recording in parsed.recordings:
-        boxes = [i.box for i in recording.identify]
-        assert all(box_iou(a, b) < 0.1 for k, a in enumerate(boxes) for b in boxes[k + 1:])
+        found = recording.identify
+        assert all(box_iou(a.box, b.box) < 0.1 for k, a in enumerate(found) for b in found[k + 1:] if a.at_s == b.at_s)
 
 
 # -- matching ----------------------------------------------------------------------------------------------------
@@ -176,8 +177,23 @@ def test_one_track_per_person_highest_iou_first_and_only_boxes_near_in_time(tmp_
     assert [m.track_id for m in matches] == [None, 1] and matches[0].box_iou == pytest.approx(0.25 / 0.55)
     # A perfect box 0.6 s away is not compared (0.5 s at most); the offset puts at_s on data time.
     late = [record(5, [], [[at + 0.6, 0.0, 0.0, 0.4, 1.0]])]
-    assert match_people([main], late, offset_s=FIRST_STAMP) == [PersonMatch("main", None, None, None)]
+    assert match_people([main], late, offset_s=FIRST_STAMP) == [PersonMatch("main", 0.5, None, None, None)]
     assert match_people([main], late, offset_s=FIRST_STAMP + 0.2)[0].track_id == 5
+
+
+def test_a_person_identified_again_gets_his_new_track_and_no_track_serves_two_people():
+    # The main person's track 3 is lost after 1 s; at 3 s he walks on as track 8, right where the woman stood.
+    main_early, main_late = (Identification("main", 0.5, (0.0, 0.0, 0.4, 1.0)),
+                             Identification("main", 3.0, (0.5, 0.0, 0.9, 1.0)))
+    main_again = Identification("main", 0.7, (0.0, 0.0, 0.4, 1.0))  # a second look at the same track: no conflict
+    woman = Identification("woman", 3.0, (0.6, 0.0, 1.0, 1.0))  # IoU 0.3 / 0.5 = 0.6 with track 8's box
+    tracks = [record(3, [], [[FIRST_STAMP + 0.5, 0.0, 0.0, 0.4, 1.0]], end=FIRST_STAMP + 1.0),
+              record(8, [], [[FIRST_STAMP + 3.0, 0.5, 0.0, 0.9, 1.0]], start=FIRST_STAMP + 2.0)]
+    matches = match_people([main_early, woman, main_late, main_again], tracks, offset_s=FIRST_STAMP)
+    assert [(m.person, m.at_s, m.track_id) for m in matches] == [
+        ("main", 0.5, 3), ("woman", 3.0, None), ("main", 3.0, 8), ("main", 0.7, 3)]
+    assert matches[1].box_iou == pytest.approx(0.6)  # fits, but track 8 went to the better fit
+    assert tracks_of(matches) == {"main": [3, 8], "woman": []}
 
 
 # -- scoring -----------------------------------------------------------------------------------------------------
@@ -208,10 +224,11 @@ def test_each_person_is_scored_on_his_own_track_and_intervals(tmp_path):
     # walking is missed. The far man is not identified: not scored.
     assert counts(entry) == {"running": (0, 0, 0), "still": (0, 1, 0), "walking": (1, 0, 0)}
     main, woman, kid = entry["people"]
-    assert (main["person"], main["track_id"], main["descriptions"]) == ("main", 3, 1)
+    assert (main["person"], main["track_ids"], main["descriptions"]) == ("main", [3], 1)
     assert counts(main) == counts(entry)
-    assert (woman["track_id"], counts(woman)) == (7, {"running": (0, 0, 0), "still": (1, 0, 0), "walking": (0, 0, 0)})
-    assert (kid["track_id"], counts(kid)) == (None, {"running": (0, 0, 0), "still": (0, 0, 0), "walking": (0, 0, 1)})
+    assert woman["track_ids"] == [7]
+    assert counts(woman) == {"running": (0, 0, 0), "still": (1, 0, 0), "walking": (0, 0, 0)}
+    assert (kid["track_ids"], counts(kid)) == ([], {"running": (0, 0, 0), "still": (0, 0, 0), "walking": (0, 0, 1)})
     assert entry["not_identified"] == ["far man"]
     assert [t["track_id"] for t in entry["unmatched_tracks"]] == [9, None]
     per_person = metrics["merged"]["per_person"]
@@ -220,11 +237,11 @@ def test_each_person_is_scored_on_his_own_track_and_intervals(tmp_path):
     assert per_person["micro"]["precision"] == pytest.approx(2 / 3) and per_person["micro"]["recall"] == 2 / 3
     assert counts(per_person) == {"running": (0, 0, 0), "still": (1, 1, 0), "walking": (1, 0, 1)}
     assert metrics["merged"]["micro"]["fp"] == 1  # the main person's figures: his track only
-    assert "**main**: track 3 (box IoU 0.92, 0.05 s from the annotated instant), 1 descriptions." in report
-    assert "**kid**: matched to no track (best box IoU 0.00: under the threshold, or that track fits another person " \
-           "better); every interval missed." in report
-    assert "Tracks matched to nobody (not scored): track 9, 1 descriptions (running x1); track none, 1 " \
-           "descriptions." in report
+    assert "**main**: at 0.50 s: track 3 (box IoU 0.92, 0.05 s away). 1 description(s)." in report
+    assert "**kid**: at 0.50 s: no track (best box IoU 0.00: under the threshold, or that track is another " \
+           "person's). Every interval missed." in report
+    assert "Tracks matched to nobody (not scored): track 9, 1 description(s) (running x1); track none, 1 " \
+           "description(s)." in report
     assert "Annotated but not identified, not scored: far man." in report
     assert "3 people scored: 3 identified by a box, 2 of them matched to a track" in report
 

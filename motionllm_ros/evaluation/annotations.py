@@ -24,11 +24,13 @@ Format (YAML; JSON is valid YAML too)::
           - {question: "Is he walking?", answer: "yes", choices: ["yes", "no"]}
 
 `identify` names each annotated person by an image box at one instant: `person` is `main` (the person of
-`intervals`) or a name used in `others`, each at most once, and `main` must be among them; `at_s` is on the time
-axis of `intervals`; `box` is [x_min, y_min, x_max, y_max] normalised to [0, 1] of the image width and height,
-around the whole visible body, at an instant where that person stands clear of the others. With `identify`, every
-identified person is scored against his own intervals, on the descriptions of the track matched to him (see
-`people.py`); without it, all descriptions are scored against `intervals`, as for one person.
+`intervals`) or a name used in `others`, and `main` must be among them; `at_s` is on the time axis of `intervals`;
+`box` is [x_min, y_min, x_max, y_max] normalised to [0, 1] of the image width and height, around the whole visible
+body, at an instant where that person stands clear of the others. A person may be identified again at other
+instants (each at its own `at_s`), where the tracker lost him and took him up under a new track. With `identify`,
+every identified person is scored against his own intervals, on the descriptions of the tracks matched to him (one
+per identification, see `people.py`); without it, all descriptions are scored against `intervals`, as for one
+person.
 
 Since a shared labels file may not be edited, the boxes can come from an overlay file instead
 (`motionllm eval --labels LABELS --people OVERLAY`, `load_annotations(labels, people=overlay)`)::
@@ -254,14 +256,15 @@ def _recording(entry: Any, source: Path, index: int) -> RecordingAnnotation:
 
 
 def _identify_list(entry: dict, recording: RecordingAnnotation, where: str) -> tuple[Identification, ...]:
-    """The validated `identify` list of a recording (labels or overlay entry): known, distinct people, main
-    among them."""
+    """The validated `identify` list of a recording (labels or overlay entry): known people, each once an instant,
+    main among them."""
     known = recording.person_names()
     found = tuple(_identification(item, f"{where}: identify {k}", known) for k, item in _items(entry, "identify",
                                                                                                 where))
     names = [identification.person for identification in found]
-    if len(set(names)) != len(names):
-        raise AnnotationError(f"{where}: identify names a person more than once: {names}")
+    instants = [(identification.person, identification.at_s) for identification in found]
+    if len(set(instants)) != len(instants):
+        raise AnnotationError(f"{where}: identify names a person twice at the same at_s: {instants}")
     if MAIN_PERSON not in names:
         # Without the main person's track his figures could only pool everybody's descriptions, as before.
         raise AnnotationError(f"{where}: identify must include person '{MAIN_PERSON}' (the one `intervals` "

@@ -2,10 +2,11 @@
 
 Each description record of a track carries `details["image_boxes"]`: [stamp_s, x_min, y_min, x_max, y_max] of that
 track's valid frames in the window (data time; box normalised to [0, 1] of the image width and height). For each
-identified person, each track offers its box nearest in time to the person's `at_s` (no farther than
-`max_gap_s`); the (person, track) pairs are taken greedily by image IoU, highest first, each person and each track
-once, pairs under `iou_threshold` never. A person no pair reaches stays unmatched (his intervals are all missed);
-the tracks left over are nobody annotated: reported, not scored.
+identification (a person's box at one instant), each track offers its box nearest in time to `at_s` (no farther
+than `max_gap_s`); the (identification, track) pairs are taken greedily by image IoU, highest first, pairs under
+`iou_threshold` never: each identification gets one track, and a track belongs to one person (a person identified
+at several instants, across a lost track, may get several). A person none of whose identifications matched has no
+descriptions (his intervals are all missed); the tracks left over are nobody annotated: reported, not scored.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ Box = tuple[float, float, float, float]  # x_min, y_min, x_max, y_max, normalise
 
 @dataclass(frozen=True)
 class PersonMatch:
+    """The track found for one identification."""
+
     person: str  # as in Identification.person
+    at_s: float  # as in Identification.at_s
     track_id: int | None  # the track that is this person; None: no track matched
     box_iou: float | None  # image IoU of the matched box; unmatched: the best IoU any track offered (None: none)
     gap_s: float | None  # seconds between the compared box's stamp and `at_s`; None without a compared box
@@ -61,7 +65,7 @@ def match_people(identify: Sequence[Identification], records: Iterable[dict[str,
     """One PersonMatch per identification, in `identify` order; `offset_s` (seconds) puts `at_s` on the records'
     data-time axis, as for the intervals."""
     tracks = track_boxes(records)
-    offered: list[tuple[float, int, int, float]] = []  # (IoU, person index, track id, gap_s)
+    offered: list[tuple[float, int, int, float]] = []  # (IoU, identification index, track id, gap_s)
     for index, identification in enumerate(identify):
         at = identification.at_s + offset_s
         for track, boxes in tracks.items():
@@ -71,22 +75,32 @@ def match_people(identify: Sequence[Identification], records: Iterable[dict[str,
     # Highest IoU first; equal IoUs in identify order, then by track id, so the result does not depend on the
     # order the records came in.
     offered.sort(key=lambda pair: (-pair[0], pair[1], pair[2]))
-    chosen: dict[int, tuple[float, int, float]] = {}  # person index -> (IoU, track id, gap_s)
-    taken: set[int] = set()
+    chosen: dict[int, tuple[float, int, float]] = {}  # identification index -> (IoU, track id, gap_s)
+    owner: dict[int, str] = {}  # track id -> the person it was given to
     for iou, index, track, gap in offered:
-        if iou >= iou_threshold and index not in chosen and track not in taken:
+        person = identify[index].person
+        if iou >= iou_threshold and index not in chosen and owner.get(track, person) == person:
             chosen[index] = (iou, track, gap)
-            taken.add(track)
+            owner[track] = person
     matches = []
     for index, identification in enumerate(identify):
         if index in chosen:
             iou, track, gap = chosen[index]
-            matches.append(PersonMatch(identification.person, track, iou, gap))
+            matches.append(PersonMatch(identification.person, identification.at_s, track, iou, gap))
         else:
             best = [(iou, gap) for iou, k, _, gap in offered if k == index]
             iou, gap = best[0] if best else (None, None)  # `offered` is sorted: the first is the best
-            matches.append(PersonMatch(identification.person, None, iou, gap))
+            matches.append(PersonMatch(identification.person, identification.at_s, None, iou, gap))
     return matches
+
+
+def tracks_of(matches: Sequence[PersonMatch]) -> dict[str, list[int]]:
+    """{person: his matched track ids, sorted} for every identified person (an empty list: none matched), in the
+    order the people were first identified."""
+    tracks: dict[str, set[int]] = {}
+    for match in matches:
+        tracks.setdefault(match.person, set()).update(() if match.track_id is None else (match.track_id,))
+    return {person: sorted(found) for person, found in tracks.items()}
 
 
 def unmatched_tracks(records: Sequence[dict[str, Any]], matches: Sequence[PersonMatch]) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ from motionllm_ros.evaluation.distribute import JobFailed, run_in_pool, run_in_p
 from motionllm_ros.behavior.primitives import LABEL_VOCABULARY
 from motionllm_ros.evaluation.metrics import (DEFAULT_IOU, LabelCounts, confusions, label_counts, label_scores,
                                               qa_correct, summarise, windows_from_records)
-from motionllm_ros.evaluation.people import PersonMatch, match_people, unmatched_tracks
+from motionllm_ros.evaluation.people import PersonMatch, match_people, tracks_of, unmatched_tracks
 
 
 @dataclass(frozen=True)
@@ -197,7 +197,7 @@ def score(annotations: AnnotationSet, items: Sequence[EvalItem], results: Sequen
         for person in people:
             people_scored += 1
             people_identified += person["identified"]
-            people_matched += person["track_id"] is not None
+            people_matched += bool(person["track_ids"])
             for label, c in person.pop("counts").items():
                 person_totals[label].add(c)
         recording_latencies = [r["latency_s"] for r in result["records"]]
@@ -239,31 +239,30 @@ def score(annotations: AnnotationSet, items: Sequence[EvalItem], results: Sequen
 
 def people_records(recording: RecordingAnnotation, records: Sequence[dict[str, Any]], offset: float
                    ) -> tuple[list[PersonMatch], dict[str, list[dict[str, Any]]]]:
-    """The matches of the identified people to tracks, and each identified person's description records (none
-    for a person no track matched). Without `identify`: no matches, and every record is the main person's."""
+    """The matches of the identifications to tracks, and each identified person's description records (those of
+    his tracks; none when no track matched). Without `identify`: no matches, and every record is the main
+    person's."""
     if not recording.identify:
         return [], {MAIN_PERSON: list(records)}
     matches = match_people(recording.identify, records, offset)
-    return matches, {match.person: [r for r in records if match.track_id is not None
-                                    and r.get("track_id") == match.track_id] for match in matches}
+    return matches, {person: [r for r in records if r.get("track_id") in tracks]
+                     for person, tracks in tracks_of(matches).items()}
 
 
 def _people_entries(recording: RecordingAnnotation, matches: Sequence[PersonMatch],
                     by_person: dict[str, list[dict[str, Any]]], offset: float, labels: Sequence[str],
                     iou_threshold: float) -> list[dict[str, Any]]:
-    """One entry per scored person (the identified ones; else the main person on all descriptions): the match,
-    the label scores, and the raw "counts" for the merge."""
-    found = {match.person: match for match in matches}
+    """One entry per scored person (the identified ones; else the main person on all descriptions): his matched
+    tracks, each identification's match, the label scores, and the raw "counts" for the merge."""
+    tracks = tracks_of(matches)
     entries = []
     for person, records in by_person.items():
         intervals = [(i.start_s + offset, i.end_s + offset, i.label) for i in recording.person_intervals(person)]
         counts = label_counts(windows_from_records(records), intervals, labels, iou_threshold)
-        match = found.get(person)
-        entries.append({"person": person, "identified": match is not None,
-                        "track_id": None if match is None else match.track_id,
-                        "box_iou": None if match is None else match.box_iou,
-                        "gap_s": None if match is None else match.gap_s, "descriptions": len(records),
-                        **label_scores(counts, LABEL_VOCABULARY), "counts": counts})
+        entries.append({"person": person, "identified": person in tracks, "track_ids": tracks.get(person, []),
+                        "matches": [{"at_s": m.at_s, "track_id": m.track_id, "box_iou": m.box_iou, "gap_s": m.gap_s}
+                                    for m in matches if m.person == person],
+                        "descriptions": len(records), **label_scores(counts, LABEL_VOCABULARY), "counts": counts})
     return entries
 
 
@@ -300,7 +299,7 @@ def write_outputs(out_dir: Path, annotations: AnnotationSet, items: Sequence[Eva
              f"Mode: {metrics['mode']}; ran on {metrics['ran_on']}; IoU threshold {iou_threshold}; "
              f"{metrics['merged']['recordings']} recording(s) scored, {metrics['merged']['failed']} failed.", "",
              "## Merged: the main person of each recording", "",
-             "Of his track where the recording identifies its people, else of all descriptions.", "",
+             "Of his tracks where the recording identifies its people, else of all descriptions.", "",
              *_label_table(metrics["merged"]), *_caption_line(metrics["merged"]["captions"]), "",
              *_per_person_section(metrics["merged"]["per_person"]), ""]
     for index, (item, result, entry) in enumerate(zip(items, results, metrics["recordings"])):
@@ -368,24 +367,29 @@ def _people_lines(entry: dict[str, Any]) -> list[str]:
             f"; not scored: {', '.join(entry['not_identified'])}." if entry["not_identified"] else "."), ""]
     lines = ["### People", ""]
     for person in entry["people"]:
-        if person["track_id"] is None:
-            best = ("no track had a box within the time limit" if person["box_iou"] is None else
-                    f"best box IoU {person['box_iou']:.2f}: under the threshold, or that track fits another "
-                    f"person better")
-            lines += [f"**{person['person']}**: matched to no track ({best}); every interval missed.", ""]
-        else:
-            lines += [f"**{person['person']}**: track {person['track_id']} (box IoU {person['box_iou']:.2f}, "
-                      f"{person['gap_s']:.2f} s from the annotated instant), {person['descriptions']} descriptions.",
-                      ""]
-        lines += [*_score_rows(person, every_label=False), ""]
+        found = "; ".join(_match_text(match) for match in person["matches"])
+        lines += [f"**{person['person']}**: {found}. " + (f"{person['descriptions']} description(s)." if
+                                                           person["track_ids"] else "Every interval missed."), "",
+                  *_score_rows(person, every_label=False), ""]
     if entry["not_identified"]:
         lines += [f"Annotated but not identified, not scored: {', '.join(entry['not_identified'])}.", ""]
     if entry["unmatched_tracks"]:
         lines += ["Tracks matched to nobody (not scored): " + "; ".join(
-            f"track {'none' if t['track_id'] is None else t['track_id']}, {t['descriptions']} descriptions"
+            f"track {'none' if t['track_id'] is None else t['track_id']}, {t['descriptions']} description(s)"
             + (" (" + ", ".join(f"{label} x{n}" for label, n in sorted(t["labels"].items())) + ")"
                if t["labels"] else "") for t in entry["unmatched_tracks"]) + ".", ""]
     return lines
+
+
+def _match_text(match: dict[str, Any]) -> str:
+    """'at 1.00 s: track 3 (box IoU 0.92, 0.05 s away)', or why no track was found there."""
+    if match["track_id"] is not None:
+        return (f"at {match['at_s']:.2f} s: track {match['track_id']} (box IoU {match['box_iou']:.2f}, "
+                f"{match['gap_s']:.2f} s away)")
+    if match["box_iou"] is None:
+        return f"at {match['at_s']:.2f} s: no track (none had a box near that time)"
+    return (f"at {match['at_s']:.2f} s: no track (best box IoU {match['box_iou']:.2f}: under the threshold, or "
+            f"that track is another person's)")
 
 
 def _caption_line(captions: dict[str, Any] | None) -> list[str]:
