@@ -202,8 +202,8 @@ class EngineConfig:
     frame_queue: int = _param(2, "Frames waiting for perception; small so that what is processed is recent.",
                               min=1, max=1000)
     window_queue: int = _param(2, "Windows waiting for the model.", min=1, max=100)
-    history: int = _param(600, "Descriptions kept for queries (600 = 10 minutes at a 1 s stride).", min=1,
-                          max=100000)
+    history: int = _param(1800, "Descriptions kept for queries (1800 = 10 minutes at a 1 s stride with 3 people).",
+                          min=1, max=100000)
 
 
 @dataclass(frozen=True)

@@ -216,7 +216,7 @@ class EngineParams:
     lossless: bool = False  # True: every frame processed, deterministic (offline); False: live, drop oldest
     frame_queue: int = 2  # live: frames waiting for perception; small so that what is processed is recent
     window_queue: int = 2  # windows waiting for the model
-    history: int = 1800  # descriptions kept for queries (10 minutes at a 1 s stride for 3 people)
+    history: int = 1800  # descriptions kept for queries (10 minutes at a 1 s stride with 3 people)
     min_track_fraction: float = 0.2  # a person is described in a window when fitted in this fraction of its frames
 
     def __post_init__(self) -> None:

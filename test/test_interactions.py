@@ -1,5 +1,6 @@
 """Interaction primitives on designed two-person scenes (SMPL forward kinematics of the synthetic model, placed in
-the camera-centred frame), and on the shared real clips when their per-track joints can be computed."""
+the camera-centred frame), and on the shared real clips through the pose model, the tracker, the fit and the
+streaming engine's PrimitivesDescriber (the path `motionllm run` and `motionllm eval` take)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ from motionllm_ros.behavior.interactions import (
     describe_interactions,
     interaction_phrase,
 )
+from motionllm_ros.behavior.describer import TRACK_NONE, PrimitivesDescriber
 from motionllm_ros.behavior.synthetic import arm_pointing, relaxed_arms, rot
+from motionllm_ros.engine import EngineParams, StreamingEngine
+from motionllm_ros.perception.pipeline import PerceptionPipeline
 from motionllm_ros.perception.smpl import default_smpl_model, matrix_to_axis_angle
+from motionllm_ros.sources import open_source
 
 FPS = 15.0
 DEPTH = 3.5  # m in front of the camera
@@ -161,6 +166,27 @@ def test_facing_each_other_at_talking_distance_is_talking_to():
     assert describe_interactions(t, a, {5: b}) == []
 
 
+def bent_over() -> Pose:
+    """Torso bent forward 45 deg at the spine (15 deg at each of its three joints), legs straight, arms hanging."""
+    return relaxed_arms({3: rot("x", 15.0), 6: rot("x", 15.0), 9: rot("x", 15.0)})
+
+
+def test_bent_over_with_the_chest_turned_to_another_is_not_talking():
+    """handshake_two_people.mp4's first 1.5 s: the man bends over a planter towards the woman standing beside it."""
+    t, a, b = scene(lambda s: (body(-0.6, -DEPTH, 90.0, bent_over()), body(0.6, -DEPTH, -90.0, relaxed())))
+    assert "talking_to" not in labels_of(describe_interactions(t, a, {5: b}))
+    assert "talking_to" not in labels_of(describe_interactions(t, b, {5: a}))
+
+
+def test_a_camera_looking_down_does_not_make_upright_people_bent():
+    """One faces the camera, the other has their back to it, 1.2 m apart in depth; the camera looks 20 deg down,
+    so both seem to lean 20 deg towards it (forward for the one facing it). Against their legs they stand upright."""
+    tilt = rot("x", 20.0)  # the camera frame's y tilts away from gravity by the pitch: upright tilts towards +z
+    t, a, b = scene(lambda s: (body(0.0, -3.0, 180.0, relaxed()) @ tilt.T, body(0.0, -4.2, 0.0, relaxed()) @ tilt.T))
+    talk = only(describe_interactions(t, a, {5: b}), "talking_to")
+    assert talk.end_s - talk.start_s >= 2.0, talk
+
+
 def test_a_hidden_wrist_gives_no_handshake():
     """The other's wrists are not seen (NaN) while the hands are clasped: no handshake is guessed."""
     t, a, b = scene(handshake_scene)
@@ -216,3 +242,96 @@ def test_phrases():
     assert phrase("hug") == "track 1 and track 2 hug"
     assert phrase("walking_together") == "track 1 and track 2 walk together"
     assert len({phrase(label) for label in INTERACTION_LABELS}) == len(INTERACTION_LABELS)
+
+
+# ------------------------------------------------------------------------------------------------- real clips
+# Annotated intervals (s from each clip's first frame) from shared/data/labels.yaml; the two people of each clip
+# carry the same interaction intervals (within 0.02 s: the hug's "others" start at 1.38, taken for both).
+HANDSHAKE_S = (2.10, 3.33)
+TALKING_S = (1.90, 3.33)  # handshake_two_people.mp4; before it the man is bent over a planter (bending 0-1.45)
+HUG_S = (1.38, 2.57)
+APPROACH_S = (3.50, 5.00)  # basketball_gym.mp4, the player in blue walking up to the player in white
+# How far a label may reach past an annotated edge. Pose labels: 0.25 s, three frames at these clips' 12 fps, for
+# edges set by eye on single frames and the bridging of short breaks (InteractionParams.bridge_s). Approaching:
+# half the velocity span, since a slope over velocity_span_s centred on a frame sees a walk that far before it.
+POSE_TOL_S = 0.25
+APPROACH_TOL_S = InteractionParams().velocity_span_s / 2
+
+Found = list[tuple[int, str, int, float, float]]  # (own track, label, other track, start s, end s) per window
+
+
+@pytest.fixture(scope="module")
+def clip_interactions(test_data, pose_model_path) -> Callable[[str], Found]:
+    """clip name -> every interaction the engine described in it (2 s windows every 0.5 s: shorter than the
+    node's 4 s, so more window edges to get wrong), times from the clip's first frame; each clip runs once."""
+    cache: dict[str, Found] = {}
+
+    def run(clip: str) -> Found:
+        if clip not in cache:
+            frames = list(open_source(str(test_data / "video" / clip)))
+            described = []
+            with PerceptionPipeline(pose_model_path) as pipeline:
+                engine = StreamingEngine(pipeline, PrimitivesDescriber(), EngineParams(window_s=2.0, stride_s=0.5,
+                                         lossless=True), on_result=described.append)
+                for frame in frames:
+                    engine.submit(frame)
+                engine.close()
+            first = frames[0].stamp
+            cache[clip] = [(d.track_id, label, partner, start - first, end - first) for d in described
+                           for label, partner, (start, end) in zip(d.labels, d.details["label_partners"],
+                                                                    d.details["label_spans"]) if partner != TRACK_NONE]
+        return cache[clip]
+
+    return run
+
+
+def _iou(a: tuple[float, float], b: tuple[float, float]) -> float:
+    overlap = min(a[1], b[1]) - max(a[0], b[0])
+    return max(overlap, 0.0) / (max(a[1], b[1]) - min(a[0], b[0]))
+
+
+def _assert_found_for_both(found: Found, label: str, annotated: tuple[float, float], tracks: tuple[int, int]):
+    """`label` between the two tracks, seen from each, over a span (the union of its windows') that overlaps the
+    annotated interval with IoU >= 0.3 or lies inside it."""
+    for own, other in (tracks, tracks[::-1]):
+        spans = [(start, end) for track, name, partner, start, end in found
+                 if track == own and name == label and partner == other]
+        assert spans, (own, label, found)
+        union = (min(s for s, _ in spans), max(e for _, e in spans))
+        assert _iou(union, annotated) >= 0.3 or annotated[0] <= union[0] <= union[1] <= annotated[1], (own, union)
+
+
+def _assert_only_within(found: Found, allowed: dict[str, tuple[float, float, float]]):
+    """Precision: every interaction label is one of `allowed` (label -> annotated start, end, tolerance s) and lies
+    within its annotated interval widened by the tolerance."""
+    for track, label, partner, start, end in found:
+        assert label in allowed, (track, label, partner, start, end)
+        first, last, tolerance = allowed[label]
+        assert first - tolerance <= start <= end <= last + tolerance, (track, label, partner, start, end)
+
+
+def test_real_handshake_is_found_for_both_people_and_talking_only_once_both_stand(clip_interactions):
+    found = clip_interactions("handshake_two_people.mp4")
+    _assert_found_for_both(found, "handshake", HANDSHAKE_S, (1, 2))
+    _assert_found_for_both(found, "talking_to", TALKING_S, (1, 2))
+    # Nothing while the man is bent over the planter with his chest turned to the woman (0-1.45 s); no hug, no
+    # approach (one step), no walking.
+    _assert_only_within(found, {"handshake": (*HANDSHAKE_S, POSE_TOL_S), "talking_to": (*TALKING_S, POSE_TOL_S)})
+
+
+def test_real_hug_is_found_for_both_men(clip_interactions):
+    found = clip_interactions("hug_two_people.mp4")
+    _assert_found_for_both(found, "hug", HUG_S, (1, 2))
+    # The man in grey leans in without a step: no approach; arms around each other are no handshake.
+    _assert_only_within(found, {"hug": (*HUG_S, POSE_TOL_S)})
+
+
+def test_real_single_person_has_no_interaction(clip_interactions):
+    assert clip_interactions("dribble_single_person.mp4") == []
+
+
+def test_real_gym_players_neither_hug_nor_shake_hands(clip_interactions):
+    """Two players small in frame, with blur and short-lived tracks of passers-by: the one approach annotated, and
+    none of the touching labels between any pair."""
+    found = clip_interactions("basketball_gym.mp4")
+    _assert_only_within(found, {"approaching_person": (*APPROACH_S, APPROACH_TOL_S)})

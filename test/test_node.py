@@ -281,6 +281,40 @@ def test_query_with_a_default_request_answers_about_the_most_salient_person(bed,
     assert question.success and "no language model" in question.message
 
 
+def test_everyone_in_view_is_described_and_queries_ask_about_one_or_everyone(bed, pose_model_path, test_data):
+    """handshake_two_people.mp4 (the man on the left, nearer: track 1; the woman on the right: track 2): both are
+    described in every window, each on ~/smpl_pose and ~/skeleton; ~/query answers about either, or everyone."""
+    frames = clip_frames(test_data / "video" / "handshake_two_people.mp4", scale=0.5)
+    node = real_node(bed, pose_model_path, window__length_s=2.0)  # the primitives need more than 1 s of motion
+    poses = bed.collect(SmplPose, topic(node, "motionllm/smpl_pose"), BEST_EFFORT)
+    skeletons = bed.collect(MarkerArray, topic(node, "motionllm/skeleton"))
+    behavior = replay(bed, node, frames, 6)  # windows ending at 12.0, 12.5 and 13.0 s: two people each
+    windows: dict[float, list[BehaviorDescription]] = {}
+    for message in behavior:
+        windows.setdefault(round(stamp_to_seconds(message.window_end), 3), []).append(message)
+    assert sorted(windows) == [12.0, 12.5, 13.0]
+    for group in windows.values():
+        assert [(m.track_id, m.salience_rank) for m in group] == [(1, 0), (2, 1)]
+        for message in group:
+            assert len(message.label_partners) == len(message.labels)
+            other = 3 - message.track_id
+            assert all(partner in (BehaviorDescription.TRACK_NONE, other) for partner in message.label_partners)
+    # The interactions name the other person, in both people's descriptions.
+    shook = {(m.track_id, partner) for m in behavior for label, partner in zip(m.labels, m.label_partners)
+             if label == "handshake"}
+    assert shook == {(1, 2), (2, 1)}, [(m.track_id, m.labels) for m in behavior]
+    wait_for(lambda: {p.track_id for p in poses} == {1, 2}, "~/smpl_pose of both people")
+    wait_for(lambda: any(len(array.markers) == 5 for array in skeletons), "a skeleton of both people")
+    service = f"{node.get_fully_qualified_name()}/query"
+    woman = bed.call(QueryBehavior, service, QueryBehavior.Request(track_id=2, lookback_sec=10.0))
+    assert woman.success and {m.track_id for m in woman.evidence} == {2}, woman.message
+    who = bed.call(QueryBehavior, service, QueryBehavior.Request(question="Who is standing?", lookback_sec=10.0))
+    assert who.success and "Track 1: standing" in who.answer and "Track 2: standing" in who.answer, who.answer
+    everyone = bed.call(QueryBehavior, service, QueryBehavior.Request(track_id=QueryBehavior.Request.TRACK_EVERYONE))
+    assert everyone.success and everyone.answer.startswith("Track 1: ") and "Track 2: " in everyone.answer
+    assert {m.track_id for m in everyone.evidence} == {1, 2}
+
+
 def test_describe_streams_every_word_in_order_before_the_result(bed, pose_model_path, dribble):
     node = real_node(bed, pose_model_path)
     replay(bed, node, dribble, 5)

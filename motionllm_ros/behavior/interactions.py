@@ -25,7 +25,8 @@ Scores
 
 Labels (definitions from shared/data/labels.yaml)
     approaching_person  the distance between the two decreases, at least one walking towards the other
-    talking_to          facing each other at conversational distance (roughly 0.5-2 m) for a while
+    talking_to          facing each other at conversational distance (roughly 0.5-2 m) for a while, both upright
+                        (someone bent over a planter with their chest turned towards another is not talking)
     handshake           a hand of each close together between them, at arm's length
     hug                 arms around each other, chests close
     walking_together    both moving in the same direction side by side
@@ -43,6 +44,7 @@ from motionllm_ros.behavior.primitives import Ramp, _runs, ramp
 from motionllm_ros.perception.skeleton import HUMANML3D_NUM_JOINTS
 
 PELVIS, L_HIP, R_HIP, SPINE1, SPINE2, SPINE3, NECK, L_SHOULDER, R_SHOULDER = 0, 1, 2, 3, 6, 9, 12, 16, 17
+ANKLES = (7, 8)  # left, right
 WRISTS = (20, 21)  # left, right
 TORSO_JOINTS = [PELVIS, L_HIP, R_HIP, SPINE1, SPINE2, SPINE3, NECK, L_SHOULDER, R_SHOULDER]  # must be seen for a
 # person to count in a frame: position, facing and size all come from these
@@ -96,7 +98,11 @@ class InteractionParams:
     # (pelvis-neck): a hand on the other's back is ~0.1-0.25 m from their spine
     hug_min_s: float = 0.5  # s; an embrace lasts ~1-3 s
 
-    # Talking to: facing each other at conversational distance, neither walking, for a while
+    # Talking to: facing each other at conversational distance, both upright, neither walking, for a while
+    talking_lean_deg: Ramp = (16.0, 12.0)  # deg, each one's forward lean (`_Pair._forward_lean`). The fit flattens
+    # a bend: handshake_two_people.mp4's man bent ~45-50 deg over a planter measures 17-24 deg (13-15 while he
+    # straightens up, 1.8-1.9 s), the woman standing beside him at most 12.4. Cost: someone leaning in by more than
+    # ~15 deg is not talking; with the ankles out of view and a camera looking down, neither is someone facing it
     talking_distance_low: Ramp = (0.35, 0.5)  # m, chest-to-chest (horizontal)
     talking_distance_high: Ramp = (2.5, 2.0)  # m ("roughly 0.5-2 m")
     talking_speed: Ramp = (0.8, 0.5)  # m/s, each one's pelvis speed: walking past each other is not talking
@@ -212,6 +218,7 @@ class _Pair:
                                         np.nan)) if self.seen.any() else np.nan for x in (a, b)]
         self.sw = float(np.mean(widths))  # m, shoulder width, one number for the window
         self.facing_a, self.facing_b = self._facing(a), self._facing(b)  # (N, 3) horizontal unit chest directions
+        self.lean_a, self.lean_b = self._forward_lean(a, self.facing_a), self._forward_lean(b, self.facing_b)  # (N,)
         # Chests in the pair frame: lateral from the image at the common depth, depth as estimated.
         self.chest_a, self.chest_b = self._pair_frame(a[:, SPINE3]), self._pair_frame(b[:, SPINE3])  # (N, 3)
         between = self.chest_b - self.chest_a
@@ -240,6 +247,20 @@ class _Pair:
         lines (SMPL: left +x, up +y -> forward +z), which the fit gets right whatever the person's depth."""
         across = (x[:, L_HIP] - x[:, R_HIP]) + (x[:, L_SHOULDER] - x[:, R_SHOULDER])  # towards the person's left
         return _horizontal_unit(np.cross(across, x[:, NECK] - x[:, PELVIS]))
+
+    @staticmethod
+    def _forward_lean(x: np.ndarray, facing: np.ndarray) -> np.ndarray:
+        """(N,) degrees the torso (pelvis->neck) leans forward along the own facing (negative: back), the smaller of
+        two readings: from the frame's vertical, and from the own leg line (mid-ankle->pelvis). The frame's y is
+        gravity only as far as the camera pitch is known: a camera looking down tilts everyone towards it
+        (handshake_two_people.mp4: ~15-20 deg; the woman, side-on, leans that much sideways), which is forward for
+        someone facing it. The legs of a standing person tilt with them, so against the leg line that error
+        cancels; seated, the legs lie forward and the vertical reading holds. Ankles not seen: the vertical only."""
+        def pitch(v: np.ndarray) -> np.ndarray:
+            return np.degrees(np.arctan2(np.sum(v * facing, axis=-1), v[:, 1]))
+
+        torso = pitch(x[:, NECK] - x[:, PELVIS])
+        return np.fmin(torso, torso - pitch(x[:, PELVIS] - x[:, list(ANKLES)].mean(axis=1)))
 
     def _local_slope(self, values: np.ndarray) -> np.ndarray:
         """(N, C) -> (N, C): slope per second of a least-squares line through the seen frames within
@@ -346,6 +367,7 @@ class _Pair:
         p = self.p
         speeds = [np.linalg.norm(v[:, [0, 2]], axis=-1) for v in (self.velocity_a, self.velocity_b)]
         return np.minimum.reduce([self._facing_each_other(p.facing_deg),
+                                  ramp(self.lean_a, p.talking_lean_deg), ramp(self.lean_b, p.talking_lean_deg),
                                   ramp(self.distance, p.talking_distance_low),
                                   ramp(self.distance, p.talking_distance_high),
                                   *[ramp(s, p.talking_speed) for s in speeds]])

@@ -1,9 +1,9 @@
 """One camera frame -> every tracked person's SMPL pose and 22 joints in one gravity-aligned, camera-centred frame.
 
 pose (MediaPipe, a track per person) -> where each person's hips are (2D + 3D landmarks + intrinsics) -> SMPL fit
-(local pose against MediaPipe's metric world landmarks), for at most `max_people` people per frame, nearest first. The output frame: origin at the camera, y up (against gravity, given
-the configured camera pitch), z towards the camera, x to the camera's right; HumanML3D features are computed from
-these joints after resampling to 20 fps.
+(local pose against MediaPipe's metric world landmarks), for at most `max_people` people per frame, nearest first.
+The output frame: origin at the camera, y up (against gravity, given the configured camera pitch), z towards the
+camera, x to the camera's right; HumanML3D features are computed from these joints after resampling to 20 fps.
 
 Each track has its own fitter (shape calibration, warm start) and hip filter, created with the track and dropped
 when it ends, so a new person never inherits somebody else's shape. Everybody shares the SMPL model.

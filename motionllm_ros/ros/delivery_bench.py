@@ -356,7 +356,8 @@ def markdown(inputs: dict[str, Any], results: list[CaseResult]) -> str:
     for r in results:
         lines.append(f"| {STREAMS[r.stream].label} | {CONFIG_LABELS[r.config]} | "
                      f"{r.camera_segment_mib:.1f} / {r.node_segment_mib:.1f} | {r.published} ({r.publish_s:.1f}) | "
-                     f"{r.received} | {r.received_pct:.1f}% | {r.lost_by_dds} | {r.processed} | {r.dropped_busy} | {r.described} |")
+                     f"{r.received} | {r.received_pct:.1f}% | {r.lost_by_dds} | {r.processed} | {r.dropped_busy} | "
+                     f"{r.described} |")
     return "\n".join(lines)
 
 
