@@ -577,8 +577,8 @@ def run_people(single_clip: str | Path, pair_clip: str | Path, pose_model: str |
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "quick": quick,
         "inputs": {"pair_clip": pair_clip, "single_clip": single_clip, "canvas": size,
-                   "layout": f"{Path(pair_clip).name} (left) | {Path(single_clip).name} (right), each scaled to "
-                             f"{height} px high; a half showing nobody is grey",
+                   "layout": f"{Path(pair_clip).name} on the left, {Path(single_clip).name} on the right, each "
+                             f"scaled to {height} px high; a half showing nobody is grey",
                    "frames": f"{count} frames walked forward and back, {PEOPLE_WARMUP_FRAMES} untimed, then "
                              f"{rounds} timed per case, cases interleaved",
                    "pose_num_poses": base.pose.num_poses},
