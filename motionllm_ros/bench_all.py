@@ -6,6 +6,7 @@ tower per frame for each backend that runs here, the video projector, LLM prefil
 window latency of the streaming engine. Baselines measured in the same run: re-encoding 8 frames per window
 against the per-frame grid cache (same windows, same tower), the official no-cache generation loop against the KV
 cache, and an SMPLify-style fit against ours. The result is a JSON-ready dict; `markdown_table` renders it.
+`motionllm bench people` (`run_people`, `people_markdown`): the perception chain with 1, 2 and 3 people in view.
 
 Everything runs on CUDA when torch sees a GPU, else on the CPU. Without a model directory a tiny random checkpoint
 is written to a temporary directory: its timings show the pipeline's overheads, not a 7B model's.
@@ -18,7 +19,9 @@ import itertools
 import os
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -422,3 +425,197 @@ def _video_cache_row(cache: dict[str, Any]) -> str:
             f"{cache['ms_per_window_cache']:.3g} ms/window (per-frame grid cache) | {cache['encodes_reencode']} "
             f"encodes, {cache['ms_per_window_reencode']:.3g} ms/window (8 frames re-encoded per window) | "
             f"{cache['encodes_ratio']:.2f}x fewer encodes{steady} |")
+
+
+# ---------------------------------------------------------------------------------------------- people in view
+PEOPLE_HEIGHT = 960  # px: both clips scaled to this height and put side by side (1080x960 for two portrait clips)
+PEOPLE_WARMUP_FRAMES = 12  # untimed frames per case first: MediaPipe's graph start-up, the detector finding everyone
+PEOPLE_ROUNDS, QUICK_PEOPLE_ROUNDS = 120, 3  # timed frames per case
+GREY = 128  # the half of the canvas that shows nobody
+
+
+@dataclass(frozen=True)
+class _PeopleCase:
+    key: str
+    what: str
+    halves: tuple[bool, bool]  # (the pair clip shown, the single clip shown); a hidden half is grey
+    max_people: int | None  # None: MediaPipe and track association only (PoseEstimator), no fits
+    num_poses: int = 3  # MediaPipe's pose.num_poses (the config's default)
+    camera_motion: bool = True  # camera.ego_motion "image" (the default) or "none"
+
+
+PEOPLE_CASES = (
+    _PeopleCase("people1", "1 person", (False, True), 3),
+    _PeopleCase("people2", "2 people", (True, False), 3),
+    _PeopleCase("people3", "3 people", (True, True), 3),
+    _PeopleCase("people3_max1", "3 people, max_people 1", (True, True), 1),
+    _PeopleCase("people3_max2", "3 people, max_people 2", (True, True), 2),
+    # Without the camera's motion from the image, the chain minus pose only is the fits alone.
+    _PeopleCase("people3_static", "3 people, camera.ego_motion none", (True, True), 3, camera_motion=False),
+    _PeopleCase("pose_people1", "1 person, pose only", (False, True), None),
+    _PeopleCase("pose_people2", "2 people, pose only", (True, False), None),
+    _PeopleCase("pose_people3", "3 people, pose only", (True, True), None),
+    # MediaPipe re-runs its person detector on every frame while it tracks fewer than num_poses people, and runs
+    # its landmark model once per tracked person: these show what num_poses, not max_people, decides.
+    _PeopleCase("people1_poses1", "1 person, num_poses 1, max_people 1", (False, True), 1, 1),
+    _PeopleCase("people3_poses1", "3 people, num_poses 1, max_people 1", (True, True), 1, 1),
+    _PeopleCase("people3_poses2", "3 people, num_poses 2, max_people 2", (True, True), 2, 2),
+)
+
+
+def _scaled_frames(clip: str, height: int) -> tuple[list[np.ndarray], float]:
+    """Every frame of `clip` scaled to `height` rows, and the clip's frame rate."""
+    import cv2
+
+    frames, _ = _decode(clip, min_frames=1)
+    scaled = [cv2.resize(f.rgb, (max(1, round(f.rgb.shape[1] * height / f.rgb.shape[0])), height),
+                         interpolation=cv2.INTER_AREA) for f in frames]
+    return scaled, _clip_fps(frames)
+
+
+def _ping_pong(count: int, start: int, length: int) -> list[int]:
+    """`length` frame indices walking forward from `start` and back at the ends: motion without a jump."""
+    cycle = list(range(count)) + list(range(count - 2, 0, -1)) or [0]
+    return [cycle[(start + i) % len(cycle)] for i in range(length)]
+
+
+def _spread(times_s: list[float]) -> dict[str, float]:
+    array = np.asarray(times_s) * 1e3
+    p10, median, p90, p95 = np.percentile(array, [10, 50, 90, 95])
+    return {"median_ms": float(median), "p10_ms": float(p10), "p90_ms": float(p90), "p95_ms": float(p95),
+            "samples": len(array)}
+
+
+def run_people(single_clip: str | Path, pair_clip: str | Path, pose_model: str | Path, quick: bool = False,
+               height: int = PEOPLE_HEIGHT) -> dict[str, Any]:
+    """Per-frame perception time with 1, 2 and 3 people in view, and with 3 at max_people 1, 2, 3.
+
+    Each frame is the pair clip's frame (two people) and the single clip's frame (one person), both scaled to
+    `height`, side by side; a half showing nobody is grey, so every case sees the same image size. Every case has
+    its own pipeline (the node's config defaults, MediaPipe num_poses 3), fed the same frame in turn (cases
+    interleaved, the first case rotating every round), so the load of a shared machine falls on all alike.
+    """
+    from motionllm_ros.perception.pipeline import PerceptionPipeline, perception_params
+    from motionllm_ros.perception.pose import PoseEstimator
+
+    began = time.perf_counter()
+    load_at_start = os.getloadavg()[0]
+    single_clip, pair_clip, pose_model = str(single_clip), str(pair_clip), str(pose_model)
+    pair, fps = _scaled_frames(pair_clip, height)
+    single, _ = _scaled_frames(single_clip, height)
+    count = min(len(pair), len(single))
+    rounds = QUICK_PEOPLE_ROUNDS if quick else PEOPLE_ROUNDS
+    indices = _ping_pong(count, 0, PEOPLE_WARMUP_FRAMES + rounds)
+
+    def canvas(case: _PeopleCase, index: int) -> np.ndarray:
+        left, right = pair[index], single[index]
+        return np.hstack([left if case.halves[0] else np.full_like(left, GREY),
+                          right if case.halves[1] else np.full_like(right, GREY)])
+
+    base = Config()
+    runners = [PoseEstimator(pose_model, perception_params(base).pose) if case.max_people is None else
+               PerceptionPipeline(pose_model, params=perception_params(base.replace(
+                   {"pose.max_people": case.max_people, "pose.num_poses": case.num_poses,
+                    "camera.ego_motion": "image" if case.camera_motion else "none"})))
+               for case in PEOPLE_CASES]
+    times: list[list[float]] = [[] for _ in PEOPLE_CASES]  # wall seconds per frame
+    # CPU seconds per frame, all threads of this process (MediaPipe runs its own): the work itself, which the
+    # other processes of a shared machine do not stretch as they stretch the wall time.
+    cpu: list[list[float]] = [[] for _ in PEOPLE_CASES]
+    seen: list[list[int]] = [[] for _ in PEOPLE_CASES]  # people MediaPipe reported, per timed frame
+    fitted: list[list[int]] = [[] for _ in PEOPLE_CASES]  # people fitted (chain) or tracked (pose only)
+    valid: list[list[int]] = [[] for _ in PEOPLE_CASES]  # fits that came out valid (chain only)
+    try:
+        for step, index in enumerate(indices):
+            stamp = step / fps
+            for offset in range(len(PEOPLE_CASES)):
+                which = (step + offset) % len(PEOPLE_CASES)
+                case, runner = PEOPLE_CASES[which], runners[which]
+                rgb = canvas(case, index)
+                start, start_cpu = time.perf_counter(), time.process_time()
+                result = runner.process(rgb, stamp)
+                elapsed, elapsed_cpu = time.perf_counter() - start, time.process_time() - start_cpu
+                if step < PEOPLE_WARMUP_FRAMES:
+                    continue
+                times[which].append(elapsed)
+                cpu[which].append(elapsed_cpu)
+                seen[which].append(result.num_people)
+                fitted[which].append(len(result.people))
+                valid[which].append(sum(p.valid for p in result.people) if case.max_people else 0)
+    finally:
+        for runner in runners:
+            runner.close()
+
+    # Ratios frame by frame: each case against the one-person case of the same round, a few ms apart, so that
+    # load which comes and goes (a shared machine) cancels; the ratio of the medians is kept next to it.
+    one, one_cpu = np.asarray(times[0]), np.asarray(cpu[0])
+    cases: dict[str, dict[str, Any]] = {}
+    for i, case in enumerate(PEOPLE_CASES):
+        paired = np.asarray(times[i]) / one
+        cases[case.key] = {"what": case.what, "max_people": case.max_people, "num_poses": case.num_poses,
+                           **_spread(times[i]),
+                           "ratio_to_one_person": float(np.median(paired)),
+                           "ratio_p10": float(np.percentile(paired, 10)),
+                           "ratio_p90": float(np.percentile(paired, 90)),
+                           "ratio_of_medians": float(np.median(times[i]) / np.median(one)),
+                           "cpu_median_ms": float(np.median(cpu[i]) * 1e3),
+                           "cpu_ratio_to_one_person": float(np.median(cpu[i]) / np.median(one_cpu)),
+                           "seen": dict(sorted(Counter(seen[i]).items())),
+                           "fitted": dict(sorted(Counter(fitted[i]).items())),
+                           "valid_fits": int(sum(valid[i]))}
+    keys = [case.key for case in PEOPLE_CASES]
+    # Same frames, same MediaPipe work: what one more fitted person adds (max_people 1 -> 3, frame by frame).
+    extra = (np.asarray(times[keys.index("people3")]) - np.asarray(times[keys.index("people3_max1")])) / 2
+    extra_cpu = (np.median(cpu[keys.index("people3")]) - np.median(cpu[keys.index("people3_max1")])) / 2
+    size = "x".join(map(str, canvas(PEOPLE_CASES[0], 0).shape[1::-1]))
+    return {
+        "stage": "people",
+        "machine": machine_name(),
+        "cpus": os.cpu_count(),
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": os.getloadavg()[0],
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "quick": quick,
+        "inputs": {"pair_clip": pair_clip, "single_clip": single_clip, "canvas": size,
+                   "layout": f"{Path(pair_clip).name} on the left, {Path(single_clip).name} on the right, each "
+                             f"scaled to {height} px high; a half showing nobody is grey",
+                   "frames": f"{count} frames walked forward and back, {PEOPLE_WARMUP_FRAMES} untimed, then "
+                             f"{rounds} timed per case, cases interleaved",
+                   "pose_num_poses": base.pose.num_poses},
+        "cases": cases,
+        "ms_per_extra_fitted_person": float(np.median(extra) * 1e3),
+        "cpu_ms_per_extra_fitted_person": float(extra_cpu * 1e3),
+        "total_s": time.perf_counter() - began,
+    }
+
+
+def people_markdown(result: dict[str, Any]) -> str:
+    """The people result as markdown: the inputs, a row per case, and what a third person and the cap cost."""
+    inputs, cases = result["inputs"], result["cases"]
+    lines = [f"Measured on {result['machine']}, {result['cpus']} CPUs, {result['date']}"
+             f"{' (quick run)' if result['quick'] else ''}, load average {result['load_average_at_start']:.2f} at "
+             f"the start, {result['load_average_at_end']:.2f} at the end. Frames {inputs['canvas']}: "
+             f"{inputs['layout']}; {inputs['frames']}. Chain: MediaPipe + tracking + camera motion + SMPL fits "
+             f"(config defaults: num_poses {inputs['pose_num_poses']}, max_people 3, unless the case says "
+             "otherwise); pose only: MediaPipe + track association.", "",
+             "| case | median ms | p10-p90 ms | x one person (frame by frame, p10-p90) | CPU ms (median) | "
+             "x one person (CPU) | people seen (frames) | fitted (frames) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for entry in cases.values():
+        counts = ", ".join(f"{k}: {v}" for k, v in entry["seen"].items())
+        fits = ("- (no fits)" if entry["max_people"] is None else
+                ", ".join(f"{k}: {v}" for k, v in entry["fitted"].items()) + f"; {entry['valid_fits']} valid")
+        lines.append(f"| {entry['what']} | {entry['median_ms']:.1f} | {entry['p10_ms']:.1f}-{entry['p90_ms']:.1f} | "
+                     f"{entry['ratio_to_one_person']:.2f} ({entry['ratio_p10']:.2f}-{entry['ratio_p90']:.2f}) | "
+                     f"{entry['cpu_median_ms']:.1f} | {entry['cpu_ratio_to_one_person']:.2f} | {counts} | {fits} |")
+    three = cases["people3"]["ratio_to_one_person"]
+    lines += ["", f"3 people in view: {three:.2f}x the one-person frame time, "
+                  f"{'within' if three <= 1.2 else 'beyond'} 20% (CPU: "
+                  f"{cases['people3']['cpu_ratio_to_one_person']:.2f}x). Each extra fitted person: "
+                  f"{result['ms_per_extra_fitted_person']:.1f} ms wall, "
+                  f"{result['cpu_ms_per_extra_fitted_person']:.1f} ms CPU (3 people, max_people 3 against 1); "
+                  f"max_people 1 keeps 3-people frames at {cases['people3_max1']['ratio_to_one_person']:.2f}x,"
+                  f" max_people 2 at {cases['people3_max2']['ratio_to_one_person']:.2f}x; num_poses 1 at "
+                  f"{cases['people3_poses1']['ratio_to_one_person']:.2f}x, num_poses 2 at "
+                  f"{cases['people3_poses2']['ratio_to_one_person']:.2f}x."]
+    return "\n".join(lines) + "\n"

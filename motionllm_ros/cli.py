@@ -490,6 +490,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return 0
     if args.stage == "all":
         return _bench_all(args, config)
+    if args.stage == "people":
+        return _bench_people(args, config)
     if args.stage == "engine":
         return _bench_engine(args, config)
     if args.stage == "llm":
@@ -521,6 +523,17 @@ def _bench_all(args: argparse.Namespace, config: config_mod.Config) -> int:
     config = _with_pose_model(config)
     result = run_all(args.input, config.pose.model, config.model.dir or None, quick=args.quick)
     print(json.dumps(result) if args.json else markdown_table(result))
+    return 0
+
+
+def _bench_people(args: argparse.Namespace, config: config_mod.Config) -> int:
+    from motionllm_ros.bench_all import people_markdown, run_people
+
+    if not args.input or not args.pair:
+        raise config_mod.ConfigError("bench people needs --input CLIP (one person) and --pair CLIP (two people)")
+    config = _with_pose_model(config)
+    result = run_people(args.input, args.pair, config.pose.model, quick=args.quick)
+    print(json.dumps(result) if args.json else people_markdown(result))
     return 0
 
 
@@ -841,15 +854,20 @@ def build_parser() -> argparse.ArgumentParser:
                     "--seconds: drops, memory (RSS) and latency. memory: LLM weight and KV-cache bytes for each "
                     "precision / quantisation option (--model DIR), and Vicuna-7B's computed. llm: prefill and KV-cached decode next to the "
                     "official no-cache loop, and the fraction of the memory-bandwidth bound reached. "
+                    "people: per-frame perception time with 1, 2 and 3 people in view (a frame of --pair next to "
+                    "one of --input) and with 3 in view at max_people 1, 2, 3, cases interleaved, as ratios to "
+                    "the one-person frame, next to MediaPipe alone on the same frames. "
                     "ros: raw and JPEG camera images over DDS to the real node, with and without the shipped Fast "
                     "DDS profile (needs ROS 2: scripts/setup_ros.sh; its options: motionllm bench ros --help).")
-    bench.add_argument("stage", choices=["all", "fit", "engine", "llm", "memory", "ros"])
+    bench.add_argument("stage", choices=["all", "fit", "engine", "llm", "memory", "people", "ros"])
     bench.add_argument("--frames", type=int, default=300, help="frames for our fitter (default 300)")
     bench.add_argument("--baseline-frames", type=int, default=30,
                        help="frames for the ~500x slower baseline (default 30)")
     bench.add_argument("--seed", type=int, default=0)
-    bench.add_argument("--input", metavar="CLIP", help="engine: the video to offer")
-    bench.add_argument("--pose-model", metavar="PATH", help="engine, all: MediaPipe pose_landmarker .task "
+    bench.add_argument("--input", metavar="CLIP", help="engine, all: the video to offer; people: a clip of one "
+                                                       "person")
+    bench.add_argument("--pair", metavar="CLIP", help="people: a clip of two people, put left of --input's")
+    bench.add_argument("--pose-model", metavar="PATH", help="engine, all, people: MediaPipe pose_landmarker .task "
                                                              "(pose.model; default: the cached one)")
     bench.add_argument("--seconds", type=float, default=120.0, help="engine: how long to offer frames")
     bench.add_argument("--overload", type=float, default=4.0, help="engine: offered rate / processing rate")
@@ -857,7 +875,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--context", type=int, default=2200, help="llm: prompt length in tokens (default 2200)")
     bench.add_argument("--new-tokens", type=int, default=64, help="llm: tokens to decode (default 64)")
     bench.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="llm: model.dtype")
-    bench.add_argument("--quick", action="store_true", help="all: fewer samples (smoke test)")
+    bench.add_argument("--quick", action="store_true", help="all, people: fewer samples (smoke test)")
     bench.add_argument("--json", action="store_true")
     _add_config_flags(bench)
     bench.set_defaults(handler=_cmd_bench)

@@ -94,3 +94,38 @@ def test_a_languagebind_model_is_benched_window_by_window(test_data, pose_model_
     # No per-frame cache: the tower encodes the 8 sampled frames of every window described.
     assert "not_applicable" in cache and cache["encodes_in_engine_run"] == 8 * cache["windows"]
     assert "no per-frame cache" in markdown_table(result)
+
+
+def test_bench_people_finds_three_people_and_fits_as_many_as_max_people(test_data, pose_model_path, capsys):
+    from motionllm_ros.bench_all import PEOPLE_CASES, people_markdown
+    from motionllm_ros.cli import main
+
+    video = test_data / "video"
+    assert main(["bench", "people", "--input", str(video / "dribble_single_person.mp4"), "--pair",
+                 str(video / "handshake_two_people.mp4"), "--pose-model", str(pose_model_path), "--quick",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    cases = result["cases"]
+    assert list(cases) == [case.key for case in PEOPLE_CASES]
+    for key, entry in cases.items():
+        case = next(c for c in PEOPLE_CASES if c.key == key)
+        frames = entry["samples"]
+        assert frames >= 3 and 0 < entry["p10_ms"] <= entry["median_ms"] <= entry["p90_ms"], key
+        in_view = 3 if all(case.halves) else 2 if case.halves[0] else 1
+        seen = min(in_view, case.num_poses)  # MediaPipe reports at most num_poses people
+        assert entry["seen"] == {str(seen): frames}, key  # JSON keys are strings
+        fitted = seen if case.max_people is None else min(seen, case.max_people)  # pose only: tracked people
+        assert entry["fitted"] == {str(fitted): frames}, key
+        if case.max_people is not None:
+            assert entry["valid_fits"] == fitted * frames, key
+    assert cases["people1"]["ratio_to_one_person"] == 1.0
+    assert result["inputs"]["canvas"] == "1080x960"  # two portrait 1080x1920 clips at 960 px high
+    table = people_markdown(result)
+    assert all(entry["what"] in table for entry in cases.values())
+    assert "extra fitted person" in table and result["machine"] in table
+
+
+def test_bench_people_needs_both_clips(test_data):
+    from motionllm_ros.cli import main
+
+    assert main(["bench", "people", "--input", str(test_data / "video" / "dribble_single_person.mp4")]) != 0
