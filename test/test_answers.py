@@ -56,7 +56,7 @@ def test_question_words_meet_label_words_by_stem(history_engine):
     cases = {"Is she waving at the robot?": {"waving_right_hand"},
              "Is his left arm raised?": {"left_arm_raised"},  # not pointing_left_arm: 'left arm' only says where
              "Did somebody fall?": {"falling"},
-             "who runs": {"running"},
+             "Is he running?": {"running"},
              "Is anyone sitting?": set()}
     for question, expected in cases.items():
         result = answer(engine, question, TRACK_MOST_SALIENT, 0.0)
@@ -86,8 +86,26 @@ def test_word_by_word_prefixes():
 
 
 
-def test_a_negative_track_is_refused_and_names_the_default(history_engine):
+def test_a_track_below_everyone_is_refused_and_names_the_defaults(history_engine):
     from motionllm_ros.ros.answers import answer
 
-    result = answer(history_engine([described(10.0, 1)]), "", -1, 0.0)
+    result = answer(history_engine([described(10.0, 1)]), "", -2, 0.0)
     assert not result.success and "0 for the most salient person" in result.message
+    assert "-1 for everyone" in result.message
+
+
+def test_who_questions_and_everyone_are_answered_from_every_track_naming_them(history_engine):
+    from motionllm_ros.ros.answers import NO_LANGUAGE_MODEL, TRACK_EVERYONE, answer
+
+    engine = history_engine([described(10.0, 1, ["standing"]), described(10.0, 2, ["waving_right_hand", "standing"]),
+                             described(11.0, 1, ["walking"]), described(11.0, 2, ["standing"])])
+    who = answer(engine, "Who is waving?", TRACK_MOST_SALIENT, 2.0)
+    assert who.success and who.message == NO_LANGUAGE_MODEL
+    assert who.text == "Track 2: waving_right_hand (score 0.90, in 1 of 2 window(s))."
+    assert {d.track_id for d in who.evidence} == {1, 2}
+    both = answer(engine, "who is standing", 1, 2.0)  # a "who" question is about everyone whatever the track
+    assert both.text.startswith("Track 1: standing") and "Track 2: standing" in both.text
+    nobody = answer(engine, "Who is sitting?", TRACK_MOST_SALIENT, 2.0)
+    assert nobody.text == "No behaviour primitive of tracks 1, 2 in the look-back period matches the question."
+    latest = answer(engine, "", TRACK_EVERYONE, 2.0)
+    assert latest.text == "Track 1: window to 11.0. Track 2: window to 11.0."
