@@ -226,6 +226,10 @@ class ModelConfig:
         256, "Video tokens per frame after average pooling of the 16x16 patch grid (64 = 2x2, 16 = 4x4); 256 = off. "
         "The released weights were trained with 256: fewer trade answer quality for prefill time and memory.",
         choices=(256, 64, 16))
+    people: int = _param(
+        1, "People per window the model describes, most salient first; the others get the behaviour primitives "
+        "(model_id 'primitives'). Beyond the first, only while the model's answers of that window still fit in one "
+        "window stride (window.stride_s); otherwise the primitives, counted as model_over_budget.", min=1, max=10)
 
 
 @dataclass(frozen=True)
@@ -242,7 +246,7 @@ class VideoConfig:
 
 @dataclass(frozen=True)
 class OutputConfig:
-    smpl_pose: bool = _param(True, "Publish ~/smpl_pose (SmplPose) for every processed frame with a target.")
+    smpl_pose: bool = _param(True, "Publish ~/smpl_pose (SmplPose) for every fitted person of every processed frame.")
     skeleton_markers: bool = _param(True, "Publish ~/skeleton (visualization_msgs/MarkerArray) for RViz.")
 
 

@@ -218,12 +218,17 @@ class EngineParams:
     window_queue: int = 2  # windows waiting for the model
     history: int = 1800  # descriptions kept for queries (10 minutes at a 1 s stride with 3 people)
     min_track_fraction: float = 0.2  # a person is described in a window when fitted in this fraction of its frames
+    describer_people: int = 1  # people per cut the main describer describes (most salient first); the others go
+    # to `others_describer`. Beyond the first, only while the cut's descriptions so far and one more (at the
+    # describer's mean time) fit in one stride: a robot's descriptions must keep up with the stream.
 
     def __post_init__(self) -> None:
         if not (self.window_s > 0 and 0 < self.stride_s <= self.window_s):
             raise ValueError(f"need 0 < stride_s <= window_s, got window {self.window_s}, stride {self.stride_s}")
         if self.history < 1:
             raise ValueError("history must be >= 1")
+        if self.describer_people < 1:
+            raise ValueError(f"describer_people must be >= 1, got {self.describer_people}")
         if not 0.0 < self.min_track_fraction <= 1.0:
             raise ValueError(f"min_track_fraction must be in (0, 1], got {self.min_track_fraction}")
 
@@ -238,14 +243,16 @@ class StreamingEngine:
         for a frame it does not need: each frame is encoded once and reused by every window that samples it.
         `on_person(frame, scene)` receives every frame's perception result (a SceneFrame: every fitted person's
         SMPL pose, joints, validity) on the perception worker, e.g. to publish ~/smpl_pose; it must return quickly.
-        `others_describer` describes every person but the most salient one of a cut (None: `describer` does):
-        a language model may describe the most salient person while the primitives describe the others."""
+        `others_describer` describes the people of a cut beyond params.describer_people (None: `describer` does
+        them all): a language model may describe the most salient person while the primitives describe the
+        others."""
         self.params = params or EngineParams()
         self.frame_encoder = frame_encoder
         self.on_person = on_person
         self.perception = perception
         self.describer = describer
         self.others_describer = others_describer or describer
+        self._describer_seconds: deque[float] = deque(maxlen=20)  # wall time of the main describer's recent calls
         self.on_result = on_result
         self._counters: Counter[str] = Counter()  # submitted, processed, windows, described, errors by stage
         self._counter_lock = threading.Lock()
@@ -410,11 +417,24 @@ class StreamingEngine:
     # -- model worker -------------------------------------------------------------------------------------------
     def _model_loop(self) -> None:
         while (windows := self._windows.get()) is not None:
+            started = time.monotonic()
             for window in windows:
-                self._describe(window)
+                self._describe(window, self._describer_for(window.salience_rank, time.monotonic() - started))
 
-    def _describe(self, window: Window) -> None:
-        describer = self.describer if window.salience_rank == 0 else self.others_describer
+    def _describer_for(self, rank: int, spent_s: float) -> Describer:
+        """The main describer for the first describer_people people of a cut, while they fit in one stride."""
+        if rank == 0 or self.others_describer is self.describer:
+            return self.describer
+        if rank >= self.params.describer_people:
+            return self.others_describer
+        mean_s = float(np.mean(self._describer_seconds)) if self._describer_seconds else 0.0
+        if spent_s + mean_s > self.params.stride_s:
+            self._count("model_over_budget")
+            return self.others_describer
+        return self.describer
+
+    def _describe(self, window: Window, describer: Describer) -> None:
+        started = time.monotonic()
         try:
             text, labels, scores, confidence, details = describer(window)
         except Exception:
@@ -422,6 +442,8 @@ class StreamingEngine:
                           window.track_id)
             self._count("errors.model")
             return
+        if describer is self.describer:
+            self._describer_seconds.append(time.monotonic() - started)
         description = Description(
             window.start, window.end, window.frame_id, window.track_id, len(window.samples), window.num_valid, text,
             tuple(labels), tuple(float(s) for s in scores), float(confidence), describer.model_id,

@@ -18,7 +18,8 @@ def engine_params(config: Config) -> EngineParams:
     """Window length and stride, live or lossless, queue sizes and history, from the config."""
     return EngineParams(window_s=config.window.length_s, stride_s=config.window.stride_s,
                         lossless=config.engine.lossless, frame_queue=config.engine.frame_queue,
-                        window_queue=config.engine.window_queue, history=config.engine.history)
+                        window_queue=config.engine.window_queue, history=config.engine.history,
+                        describer_people=config.model.people)
 
 
 def build_engine(config: Config, on_result: Callable[[Description], None] | None = None,
@@ -41,6 +42,7 @@ def build_engine(config: Config, on_result: Callable[[Description], None] | None
     if config.model.dir:
         check_device(config.device)
     smpl = load_smpl_model(config.smpl.model) if config.smpl.model else None
+    primitives = PrimitivesDescriber(primitive_params(config), config.camera.ego_motion)
     if config.model.dir:
         # torch and transformers are imported only when a model is configured.
         from motionllm_ros.model.window_describer import describer_from_config
@@ -48,14 +50,15 @@ def build_engine(config: Config, on_result: Callable[[Description], None] | None
         describer = describer_from_config(config)
         frame_encoder = describer.frame_encoder
     else:
-        describer, frame_encoder = PrimitivesDescriber(primitive_params(config), config.camera.ego_motion), None
+        describer, frame_encoder = primitives, None
     # intrinsics: from camera_info when the input has it; None: camera.hfov_deg.
     # camera_orientation (ego_motion tf): stamp -> camera optical frame's rotation in camera.fixed_frame, or None.
     pipeline = PerceptionPipeline(config.pose.model, smpl, perception_params(config), intrinsics=intrinsics,
                                   camera_orientation=camera_orientation)
     try:
+        # With a model, the people beyond model.people (or over the time budget) get the primitives.
         return StreamingEngine(pipeline, describer, params, on_result=on_result, frame_encoder=frame_encoder,
-                               on_person=on_person)
+                               on_person=on_person, others_describer=primitives)
     except BaseException:
         pipeline.close()
         raise

@@ -222,3 +222,38 @@ def test_everybody_is_described_in_each_window_most_salient_first(pose_model_pat
             assert len(boxes) == d.num_valid > 0
             centre_x = np.mean([(box[1] + box[3]) / 2 for box in boxes])
             assert (centre_x < 0.5) == (d.track_id == 1)
+
+
+class SlowModel:
+    """A describer standing in for a language model's time: the real primitives after `seconds` of waiting."""
+
+    model_id = "slow-model"
+
+    def __init__(self, seconds: float):
+        self.seconds, self.primitives = seconds, PrimitivesDescriber()
+
+    def __call__(self, window):
+        time.sleep(self.seconds)
+        return self.primitives(window)
+
+
+@pytest.mark.parametrize("people, seconds, second_by", [(1, 0.0, "primitives"), (2, 0.0, "slow-model"),
+                                                        (2, 0.6, "primitives")])
+def test_the_model_describes_the_most_salient_people_within_the_stride(pose_model_path, test_data, people, seconds,
+                                                                       second_by):
+    """handshake_two_people.mp4, two people per window, stride 0.5 s: the model describes the most salient person,
+    the second too when describer_people allows and its answers still fit in the stride; else the primitives."""
+    frames = list(open_source(str(test_data / "video" / "handshake_two_people.mp4")))
+    params = EngineParams(window_s=2.0, stride_s=0.5, lossless=True, describer_people=people)
+    results = []
+    with PerceptionPipeline(pose_model_path) as pipeline:
+        engine = StreamingEngine(pipeline, SlowModel(seconds), params, on_result=results.append,
+                                 others_describer=PrimitivesDescriber())
+        for frame in frames:
+            engine.submit(frame)
+        engine.close()
+    assert {d.model_id for d in results if d.salience_rank == 0} == {"slow-model"}
+    second = [d for d in results if d.salience_rank == 1]
+    assert second and {d.model_id for d in second} == {second_by}
+    over_budget = engine.stats().get("model_over_budget", 0)
+    assert over_budget == (len(second) if seconds > params.stride_s else 0)
