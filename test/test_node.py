@@ -14,6 +14,7 @@ import itertools
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -263,6 +264,10 @@ def test_real_frames_give_descriptions_poses_skeletons_and_diagnostics(bed, pose
     assert values["image conversion"] in ("numpy", "cv_bridge") and values["skipped"] == "0"
     assert values["transport loss [recent images]"].startswith("0.0%")
     assert values["lost (reported by DDS)"] == "0"
+    _, _, values = diagnostics(bed, node, lambda s: value(s, "frames processed") == str(len(dribble)))
+    # One person in every frame: one fit each, nobody over the cap or skipped.
+    assert re.fullmatch(rf"fits {len(dribble)} \(valid \d+\), not fitted over pose.max_people 0, skipped as "
+                        rf"ambiguous 0", values["people"]), values["people"]
     assert values["camera motion"].startswith("image: ") and "frames known" in values["camera motion"]
 
 

@@ -717,6 +717,7 @@ class MotionLLMNode(LifecycleNode):
                               ("windows", "windows"), ("dropped_windows", "windows dropped (model busy)"),
                               ("described", "described")):
                 add(name, str(stats.get(key, 0)))
+            add("people", self._people(engine))
             for stage, count in sorted(errors.items()):
                 add(f"errors: {stage}", str(count))
             with self._sent_lock:
@@ -739,6 +740,17 @@ class MotionLLMNode(LifecycleNode):
         counters = getattr(engine.perception, "ego_counters", {})
         known, unknown = (counters.get(f"{config.camera.ego_motion}.{kind}", 0) for kind in ("known", "unknown"))
         return f"{config.camera.ego_motion}: {known} frames known, {unknown} unknown", unknown
+
+    @staticmethod
+    def _people(engine: StreamingEngine) -> str:
+        """'fits 120 (valid 110), not fitted over pose.max_people 4, skipped as ambiguous 2': what perception did
+        with the people it saw, from its counters (a person per frame each)."""
+        fits = getattr(engine.perception, "counters", {})
+        pose = getattr(getattr(engine.perception, "pose", None), "counters", {})
+        failed = sum(count for reason, count in fits.items() if reason not in ("valid", "over_cap")
+                     and reason not in pose)  # fit failures; the frame-level reasons are the pose's own keys
+        return (f"fits {fits.get('valid', 0) + failed} (valid {fits.get('valid', 0)}), not fitted over "
+                f"pose.max_people {fits.get('over_cap', 0)}, skipped as ambiguous {pose.get('ambiguous_people', 0)}")
 
     def _conversion_in_use(self) -> str:
         if self.config is not None and self.config.input.image_transport == "compressed":
