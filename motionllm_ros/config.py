@@ -62,12 +62,15 @@ class PoseConfig:
     model: str = _param(
         "", "MediaPipe PoseLandmarker .task file. Empty: pose_landmarker_full.task in the user's cache "
         "($XDG_CACHE_HOME/motionllm/models, default ~/.cache/motionllm/models), which `motionllm models` downloads.")
-    num_poses: int = _param(3, "People MediaPipe may report per frame, each tracked under its own id. 1 is faster, "
-                               "but then a second person can replace the first unnoticed; > 1 lets the tracker "
-                               "refuse such swaps.", min=1, max=10)
+    num_poses: int = _param(3, "People MediaPipe may report per frame, each tracked under its own id. What the "
+                               "frame rate depends on: MediaPipe runs its landmark model once per person (3 people "
+                               "in view: 1.55x the one-person frame time at 3, 1.15x at 2; `motionllm bench "
+                               "people`). 1 is fastest, but then a second person can replace the first unnoticed.",
+                            min=1, max=10)
     max_people: int = _param(
         3, "People fitted and described per frame, nearest (largest in the image) first; the others are tracked "
-        "and counted (over_cap) but not fitted. Each costs one SMPL fit per frame.", min=1, max=10)
+        "and counted (over_cap) but not fitted. Each costs one SMPL fit (about 3.4 ms of CPU per frame here), not "
+        "MediaPipe's per-person pass: pose.num_poses is what holds the frame rate.", min=1, max=10)
     min_detection_confidence: float = _param(0.5, "MediaPipe person detection threshold.", min=0.0, max=1.0)
     min_presence_confidence: float = _param(0.5, "MediaPipe pose presence threshold.", min=0.0, max=1.0)
     min_tracking_confidence: float = _param(

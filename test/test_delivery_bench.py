@@ -45,3 +45,27 @@ def test_one_short_case_through_the_real_node(test_data, pose_model_path, monkey
     assert result["lost_by_dds"] >= 0  # read from the node's /diagnostics ("lost (reported by DDS)")
     # The profile's 64 MB segment (plus Fast DDS's bookkeeping), not the default 512 KB: it loaded on both sides.
     assert result["camera_segment_mib"] > 64 and result["node_segment_mib"] > 64
+
+
+def test_the_people_case_shows_the_pair_beside_the_clip_or_grey_on_one_image_size():
+    import numpy as np
+
+    from motionllm_ros.ros.delivery_bench import side_by_side
+
+    pair = [np.full((200, 100, 3), 10, np.uint8)] * 3  # a tall clip with two people
+    clip = [np.full((100, 80, 3), 200, np.uint8)] * 2  # a shorter one with one: both scaled to 100 rows
+    three, one = side_by_side(pair, clip, pair_shown=True), side_by_side(pair, clip, pair_shown=False)
+    assert len(three) == len(one) == 2 and three[0].shape == one[0].shape == (100, 50 + 80, 3)
+    assert (three[0][:, :50] == 10).all() and (one[0][:, :50] == 128).all() and (one[0][:, 50:] == 200).all()
+
+
+def test_the_people_table_sets_each_rounds_three_people_against_its_one_person_case():
+    from motionllm_ros.ros.delivery_bench import CaseResult, people_markdown
+
+    def case(people, processed):
+        return CaseResult("vga", "both", 300, 10.0, 300, processed, 300 - processed, 6, "", 0, 67.0, 67.0, people)
+
+    inputs = {"distro": "jazzy", "seconds": 10.0, "cpus": 2, "load_average": [1.0, 1.2], "date": "today"}
+    table = people_markdown(inputs, [case(1, 150), case(3, 90), case(1, 140), case(3, 98)])
+    assert "| raw rgb8 640x480 @ 30 Hz | shipped, both | 1 | 150 (15.0) | 90 (9.0) | 0.60 |" in table
+    assert "| 2 | 140 (14.0) | 98 (9.8) | 0.70 |" in table

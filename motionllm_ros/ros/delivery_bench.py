@@ -1,6 +1,7 @@
 """`motionllm bench ros`: do a camera's images reach the node over DDS on one host, and what does the node make of them?
 
     python -m motionllm_ros.ros.delivery_bench [--seconds 10] [--profiles none,both] [--readme README.md] [--json]
+    python -m motionllm_ros.ros.delivery_bench --pair CLIP [--rounds 2] ...   the node's frame rate, 1 vs 3 people
 
 For each stream (raw 640x480 rgb8 at 30 Hz, raw 1080x1920 bgr8 at 12 Hz, JPEG 1080x1920 at 12 Hz) and each Fast DDS
 configuration, one case starts the real node (`motionllm_node`, MediaPipe on the CPU) as a subprocess, publishes the
@@ -11,6 +12,11 @@ Fast DDS reads its XML profile once per process, when the first participant is c
 of its own: so each case's publisher runs in a fresh process too (this module with --case), and a configuration is
 just the environment of the two processes, the profile variable set to config/fastdds_profile.xml or unset.
 Run it with ROS_DOMAIN_ID set to a domain nobody else uses: every process of the bench joins the caller's domain.
+
+With --pair, every frame is the pair clip's frame (two people) beside the clip's (one person), both scaled to one
+height, then letterboxed to the stream's size; each stream and configuration runs twice per round, once with the
+pair's half grey (1 person in view) and once with it shown (3 people), alternating for --rounds rounds: the node's
+own frame rate ("processed" per second) with 3 people against 1, on the same image size.
 """
 
 from __future__ import annotations
@@ -77,6 +83,7 @@ class CaseResult:
     node_message: str  # the last /diagnostics message (the node's own transport-loss estimate is in it)
     camera_segment_mib: float  # the publisher's own largest shared-memory segment: 0.5 = defaults, ~67 = profile
     node_segment_mib: float  # the node's
+    people: int = 0  # with --pair: people in view (1 or 3); 0: the clip as it is
 
     @property
     def received_pct(self) -> float:
@@ -144,18 +151,43 @@ def ros_distro() -> str:
 
 
 # ------------------------------------------------------------------------------------------------ one case
-def camera_messages(stream: Stream, clip: Path) -> list[Any]:
-    """One message per frame of `clip`, converted once here so that publishing costs what a driver's does."""
+def read_bgr(clip: Path) -> list[Any]:
+    """Every frame of `clip`, (H, W, 3) uint8 BGR."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(clip))
+    frames = []
+    while True:
+        ok, bgr = capture.read()
+        if not ok:
+            return frames
+        frames.append(bgr)
+
+
+def side_by_side(pair: list[Any], clip: list[Any], pair_shown: bool) -> list[Any]:
+    """The pair's frame left of the clip's, both scaled to the smaller of their heights; the pair's half grey when
+    not shown, so that 1 and 3 people in view come on images of one size."""
+    import cv2
+    import numpy as np
+
+    height = min(pair[0].shape[0], clip[0].shape[0])
+
+    def scaled(frame: Any) -> Any:
+        return cv2.resize(frame, (round(frame.shape[1] * height / frame.shape[0]), height),
+                          interpolation=cv2.INTER_AREA)
+
+    return [np.hstack([scaled(left) if pair_shown else np.full_like(scaled(left), 128), scaled(right)])
+            for left, right in zip(pair, clip)]
+
+
+def camera_messages(stream: Stream, frames: list[Any]) -> list[Any]:
+    """One message per frame (BGR), converted once here so that publishing costs what a driver's does."""
     import cv2
     import numpy as np
     from sensor_msgs.msg import CompressedImage, Image
 
-    capture = cv2.VideoCapture(str(clip))
     messages: list[Any] = []
-    while True:
-        ok, bgr = capture.read()  # (H, W, 3) uint8
-        if not ok:
-            break
+    for bgr in frames:
         height, width = bgr.shape[:2]
         if (width, height) != (stream.width, stream.height):
             # Letterbox instead of stretching, so MediaPipe sees a person of natural proportions.
@@ -173,8 +205,6 @@ def camera_messages(stream: Stream, clip: Path) -> list[Any]:
                         step=stream.width * 3, data=pixels.tobytes())
         msg.header.frame_id = "camera"
         messages.append(msg)
-    if not messages:
-        raise RuntimeError(f"no frames could be read from {clip}")
     return messages
 
 
@@ -216,7 +246,7 @@ def largest_mib(segments: dict[str, int]) -> float:
 
 
 def run_case(stream: Stream, config: str, seconds: float, node_profile: Path | None, clip: Path,
-             pose_model: Path) -> CaseResult:
+             pose_model: Path, pair: Path | None = None, people: int = 0) -> CaseResult:
     """Starts the node (its Fast DDS profile: `node_profile`; this process's own comes from its environment),
     waits until it is active and matched, publishes for `seconds`, and returns the node's settled counters."""
     import rclpy
@@ -224,7 +254,12 @@ def run_case(stream: Stream, config: str, seconds: float, node_profile: Path | N
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import qos_profile_sensor_data
 
-    messages = camera_messages(stream, clip)
+    frames = read_bgr(clip)
+    if pair is not None:
+        frames = side_by_side(read_bgr(pair), frames, pair_shown=people == 3)
+    if not frames:
+        raise RuntimeError(f"no frames could be read from {clip}")
+    messages = camera_messages(stream, frames)
     topic = f"{TOPIC}/compressed" if stream.encoding == "jpeg" else TOPIC
     transport = "compressed" if stream.encoding == "jpeg" else "raw"
     command = ["motionllm_node", "--ros-args", "-p", f"pose.model:={pose_model}", "-p", f"input.image_topic:={TOPIC}",
@@ -273,7 +308,7 @@ def run_case(stream: Stream, config: str, seconds: float, node_profile: Path | N
     counts = [int(final.get(key, 0)) for key in ("received", "frames processed", "frames dropped (engine busy)",
                                                  "described", "lost (reported by DDS)")]
     return CaseResult(stream.key, config, *published, *counts, final.get("message", ""),
-                      largest_mib(camera_segments), largest_mib(node_segments))
+                      largest_mib(camera_segments), largest_mib(node_segments), people)
 
 
 def publish(bench: Any, publisher: Any, messages: list[Any], rate_hz: float, seconds: float) -> tuple[int, float]:
@@ -313,25 +348,37 @@ def settled(status: NodeStatus) -> dict[str, str]:
 
 # ------------------------------------------------------------------------------------------------ the bench
 def run_bench(streams: list[str], configs: list[str], seconds: float, profile: Path, clip: Path,
-              pose_model: Path) -> list[CaseResult]:
-    """Every stream under every configuration, one fresh publisher process per case (see the module docstring)."""
+              pose_model: Path, pair: Path | None = None, rounds: int = 1) -> list[CaseResult]:
+    """Every stream under every configuration, one fresh publisher process per case (see the module docstring);
+    with `pair`, each case with 1 and with 3 people in view, alternating, `rounds` times."""
     results = []
     version = fast_dds_version()
+    variants = [(round_, people) for round_ in range(rounds) for people in (1, 3)] if pair else [(0, 0)]
     for key in streams:
         for config in configs:
-            camera_side, node_side = CONFIGS[config]
-            command = [sys.executable, "-m", "motionllm_ros.ros.delivery_bench", "--case", key, "--config", config,
-                       "--seconds", str(seconds), "--profile", str(profile), "--video", str(clip),
-                       "--pose-model", str(pose_model)]
-            if not node_side:
-                command.append("--node-without-profile")
-            print(f"running {STREAMS[key].label}, Fast DDS profile: {CONFIG_LABELS[config]} ...", file=sys.stderr)
-            done = subprocess.run(command, env=with_profile(profile if camera_side else None, version),
-                                  capture_output=True, text=True, timeout=seconds + STARTUP_TIMEOUT_S + 120)
-            if done.returncode != 0:
-                raise RuntimeError(f"case {key}/{config} failed ({done.returncode}):\n{done.stderr[-4000:]}")
-            results.append(CaseResult(**json.loads(done.stdout.strip().splitlines()[-1])))
+            for _, people in variants:
+                results.append(_one_case(key, config, seconds, profile, clip, pose_model, version, pair, people))
     return results
+
+
+def _one_case(key: str, config: str, seconds: float, profile: Path, clip: Path, pose_model: Path, version: str,
+              pair: Path | None, people: int) -> CaseResult:
+    """One case in a fresh publisher process whose Fast DDS environment is the case's (module docstring)."""
+    camera_side, node_side = CONFIGS[config]
+    command = [sys.executable, "-m", "motionllm_ros.ros.delivery_bench", "--case", key, "--config", config,
+               "--seconds", str(seconds), "--profile", str(profile), "--video", str(clip),
+               "--pose-model", str(pose_model)]
+    if not node_side:
+        command.append("--node-without-profile")
+    if pair is not None:
+        command += ["--pair", str(pair), "--people", str(people)]
+    print(f"running {STREAMS[key].label}, Fast DDS profile: {CONFIG_LABELS[config]}"
+          f"{f', {people} in view' if people else ''} ...", file=sys.stderr)
+    done = subprocess.run(command, env=with_profile(profile if camera_side else None, version),
+                          capture_output=True, text=True, timeout=seconds + STARTUP_TIMEOUT_S + 120)
+    if done.returncode != 0:
+        raise RuntimeError(f"case {key}/{config} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    return CaseResult(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def conditions(seconds: float, load_before: float, load_after: float) -> dict[str, Any]:
@@ -361,6 +408,26 @@ def markdown(inputs: dict[str, Any], results: list[CaseResult]) -> str:
     return "\n".join(lines)
 
 
+def people_markdown(inputs: dict[str, Any], results: list[CaseResult]) -> str:
+    """With --pair: the node's frame rate (processed images per second of publishing) with 3 people in view against
+    1, per stream and configuration, each round's 3-people case against the 1-person case just before it."""
+    load = inputs["load_average"]
+    lines = [f"**ROS 2 {inputs['distro'].capitalize()}**, {inputs['seconds']:g} s per case, {inputs['cpus']} CPUs, "
+             f"load average {load[0]:.2f} at the start and {load[1]:.2f} at the end, {inputs['date']}.",
+             "",
+             "| stream | Fast DDS profile | round | 1 person: processed (per s) | 3 people: processed (per s) | "
+             "3 people / 1 person |",
+             "|---|---|---|---|---|---|"]
+    ones = [r for r in results if r.people == 1]
+    threes = [r for r in results if r.people == 3]
+    for round_, (one, three) in enumerate(zip(ones, threes), start=1):
+        lines.append(f"| {STREAMS[one.stream].label} | {CONFIG_LABELS[one.config]} | {round_} | "
+                     f"{one.processed} ({one.processed / one.publish_s:.1f}) | "
+                     f"{three.processed} ({three.processed / three.publish_s:.1f}) | "
+                     f"{three.processed / max(one.processed, 1):.2f} |")
+    return "\n".join(lines)
+
+
 def update_readme(text: str, distro: str, table: str) -> str:
     """`text` with this distro's part of the delivery block replaced (each distro's part starts with a line
     `<!-- delivery:DISTRO -->`), the other distros' parts kept."""
@@ -384,10 +451,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pose-model", help=f"MediaPipe model (default: $MOTIONLLM_TEST_MODELS/{POSE_MODEL})")
     parser.add_argument("--readme", help="rewrite this distro's table between the delivery markers of this file")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--pair", help="a clip with two people, shown beside the clip: the node's frame rate with 3 "
+                                       "people in view against 1 (see the module docstring)")
+    parser.add_argument("--rounds", type=int, default=2, help="with --pair: rounds of the 1- and 3-people cases")
     # One case in this process (the orchestrator starts it with the publisher's Fast DDS environment).
     parser.add_argument("--case", choices=STREAMS, help=argparse.SUPPRESS)
     parser.add_argument("--config", choices=CONFIGS, default="both", help=argparse.SUPPRESS)
     parser.add_argument("--node-without-profile", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--people", type=int, choices=(1, 3), default=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
         import rclpy  # noqa: F401  (the publisher's process needs it; the node's too)
@@ -402,24 +473,28 @@ def main(argv: list[str] | None = None) -> int:
     try:
         clip, pose_model = find_inputs(args.video, args.pose_model)
         profile = Path(args.profile) if args.profile else shipped_profile()
+        pair = Path(args.pair) if args.pair else None
+        if pair is not None and not pair.is_file():
+            raise FileNotFoundError(f"{pair} not found (--pair)")
         if args.case:
             result = run_case(STREAMS[args.case], args.config, args.seconds,
-                              None if args.node_without_profile else profile, clip, pose_model)
+                              None if args.node_without_profile else profile, clip, pose_model, pair,
+                              args.people if pair else 0)
             print(json.dumps(asdict(result)))
             return 0
         load_before = os.getloadavg()[0]
-        results = run_bench(streams, configs, args.seconds, profile, clip, pose_model)
+        results = run_bench(streams, configs, args.seconds, profile, clip, pose_model, pair, args.rounds)
     except (FileNotFoundError, RuntimeError) as error:
         print(f"motionllm bench ros: {error}", file=sys.stderr)
         return 1
     inputs = conditions(args.seconds, load_before, os.getloadavg()[0])
-    table = markdown(inputs, results)
+    table = people_markdown(inputs, results) if pair is not None else markdown(inputs, results)
     if args.json:
         print(json.dumps({"inputs": inputs, "results": [asdict(r) | {"received_pct": r.received_pct}
                                                          for r in results]}, indent=2))
     else:
         print(table)
-    if args.readme:
+    if args.readme and pair is None:  # the people table goes into the README by hand, beside `bench people`
         readme = Path(args.readme)
         readme.write_text(update_readme(readme.read_text(), inputs["distro"], table))
     return 0
