@@ -122,6 +122,21 @@ def test_an_occluded_forearm_leaves_the_rest_of_the_body_judged():
     assert {"standing", "still"} <= set(result.labels)
 
 
+def test_a_posture_holds_through_a_short_stretch_with_the_legs_out_of_view():
+    # The pose model loses the legs of a small person for a moment (a shot, an occlusion): standing is seen on
+    # both sides, so it holds through the gap (posture_bridge_s); a longer gap breaks it.
+    motion = _stand_still_motion()
+    t = motion.stamps - motion.stamps[0]
+    for gap_s, whole in ((1.0, True), (1.8, False)):  # the window is 3 s long, seen again after the gap
+        joints = motion.joints.copy()
+        middle = (t >= 0.6) & (t < 0.6 + gap_s)
+        joints[np.ix_(middle, [4, 5, 7, 8, 10, 11])] = np.nan
+        result = describe_motion(motion.stamps, joints)
+        start, end = result.spans[result.labels.index("standing")]
+        covered = (end - start) / (t[-1] - t[0])
+        assert (covered > 0.95) == whole, (gap_s, start, end)
+
+
 def test_short_or_sparse_windows_are_not_enough_motion():
     motion = _stand_still_motion()
     short = motion.stamps - motion.stamps[0] < 0.6

@@ -90,6 +90,8 @@ class PrimitiveParams:
     squat_pelvis_offset: Ramp = (0.35, 0.25)  # x L, the mirror of sitting_pelvis_offset
     squat_knee_height: Ramp = (0.12, 0.22)  # x L: knees off the floor (else kneeling)
     posture_fraction: Ramp = (0.15, 0.35)  # share of the seen time a posture must hold to be reported
+    posture_bridge_s: float = 1.5  # a posture seen on both sides of a stretch this short where the legs are out of
+    # view holds through it (its span); sitting down and getting up again takes longer (~2-3 s)
 
     # Locomotion, per frame: pelvis velocity from a least-squares line over locomotion_span_s centred on the frame
     # (robust to jitter and gait sway); a label holds over its longest run of frames, at least locomotion_min_s
@@ -489,13 +491,24 @@ class _Window:
                 continue
             score = min(float(self.posture_scores[held, k].mean()), float(ramp(fraction, self.p.posture_fraction)))
             if score >= 0.5:
-                self._add(name, score, self._longest(held))
+                self._add(name, score, self._longest(self._bridged(held)))
                 first_seen[name] = int(np.argmax(held))
         self.posture_order = sorted(first_seen, key=first_seen.get)
         end = self.t >= self.t[-1] - self.p.fall_end_s
         end_postures = self.posture[end]
         known = end_postures[end_postures >= 0]
         self.details["posture_end"] = POSTURES[int(np.bincount(known).argmax())] if known.size else "unknown"
+
+    def _bridged(self, held: np.ndarray) -> np.ndarray:
+        """(M,) bool: `held` (a posture's frames) also over each stretch of at most posture_bridge_s where the legs
+        are out of view, between two frames where it holds: no other posture was seen there, and the legs cannot
+        leave a posture and come back to it unseen in so short a time."""
+        out = held.copy()
+        for a, b in self._stretches(~self.legs_seen):
+            if 0 < a and b < len(held) and held[a - 1] and held[b] and (
+                    self.grid_index[b] - self.grid_index[a - 1] - 1) * self.dt <= self.p.posture_bridge_s + 1e-9:
+                out[a:b] = True
+        return out
 
     def _locomotion(self) -> None:
         p = self.p
@@ -710,8 +723,13 @@ class _Window:
         airborne = np.minimum(ramp(feet / leg, p.jump_foot_clearance), ramp(rise, p.jump_pelvis_rise))
         best = 0.0
         for a, b in self._stretches(airborne >= 0.5):
-            # The flight: from the last frame on the ground before to the first after (both included).
-            a, b = max(a - 1, 0), min(b + 1, len(self.t))
+            # The flight: from the last frame on the ground before to the first after (both included). Both must
+            # be seen, in time order without a break: a flight whose take-off or landing is not seen (the track
+            # starts or ends in the air, or is lost) is a fit that jumped, not a body; a real jump at a window's
+            # edge lies whole inside the next window.
+            if a == 0 or b == len(self.t) or self.grid_index[b] - self.grid_index[a - 1] != b - a + 1:
+                continue
+            a, b = a - 1, b + 1
             flight_s = self.t[b - 1] - self.t[a]
             if not p.jump_min_flight_s <= flight_s <= p.jump_max_flight_s or b - a < 3:
                 continue
