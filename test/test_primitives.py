@@ -137,6 +137,32 @@ def test_a_posture_holds_through_a_short_stretch_with_the_legs_out_of_view():
         assert (covered > 0.95) == whole, (gap_s, start, end)
 
 
+def test_a_depth_that_swings_while_the_image_holds_still_is_not_locomotion():
+    # Monocular depth of a small, far person swings with the fitted scale: here +-0.4 m along the line of sight
+    # at 0.8 Hz (up to 2 m/s), the image position unchanged. The person stays still; no walking, no running.
+    motion = _stand_still_motion()
+    t = motion.stamps - motion.stamps[0]
+    pelvis = motion.joints[:, :1]  # (T, 1, 3): the body moves along the ray through it
+    depth = 0.4 * np.sin(2 * np.pi * 0.8 * t)[:, None, None] * pelvis / np.linalg.norm(pelvis, axis=-1,
+                                                                                        keepdims=True)
+    result = describe_motion(motion.stamps, motion.joints + depth)
+    assert "still" in result.labels
+    assert not {"walking", "running"} & set(result.labels)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_walk_steps_through_a_constant_offset_between_the_ankles(seed):
+    # The fit places one ankle 0.45 m (~10% of the distance) further along the way of travel than the other all
+    # along (a monocular depth bias, as large as the stride here): each foot still goes ahead in turn about that
+    # offset, so the walk is still a walk.
+    motion = GENERATORS["walk"](_Scene(np.random.default_rng(seed), default_smpl_model()))
+    way = motion.joints[-1, 0, [0, 2]] - motion.joints[0, 0, [0, 2]]
+    joints = motion.joints.copy()
+    for joint in (7, 10):  # left ankle and foot
+        joints[:, joint, [0, 2]] += 0.45 * way / np.linalg.norm(way)
+    assert "walking" in describe_motion(motion.stamps, joints).labels
+
+
 def test_short_or_sparse_windows_are_not_enough_motion():
     motion = _stand_still_motion()
     short = motion.stamps - motion.stamps[0] < 0.6

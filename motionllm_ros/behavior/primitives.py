@@ -96,6 +96,11 @@ class PrimitiveParams:
     # Locomotion, per frame: pelvis velocity from a least-squares line over locomotion_span_s centred on the frame
     # (robust to jitter and gait sway); a label holds over its longest run of frames, at least locomotion_min_s
     locomotion_span_s: float = 1.0  # a gait cycle: the sway of each step averages out
+    depth_span_s: float = 2.0  # camera-centred: the speed along the line of sight (the distance to the camera) is
+    # the slope over this longer span. Monocular depth follows the fitted body's scale in the image, which swings
+    # by ~10-20% (~0.5-0.9 m at 4-5 m) within a second as the pose changes (arms overhead, knees flexed); over one
+    # gait cycle that reads as 0.5-1 m/s, over two seconds a swing averages out while a walk keeps its course. The
+    # speed across the line of sight (the bearing's change times the distance) is measured over locomotion_span_s
     locomotion_min_s: float = 0.5  # shorter runs are noise of the pelvis depth estimate, not a walk
     still_min_s: float = 0.8  # a pause shorter than this (between steps, a hesitation) is not "still"
     moving_speed: Ramp = (0.15, 0.35)  # m/s; "still" below, walking above (slow walking is ~0.5 m/s)
@@ -513,7 +518,7 @@ class _Window:
     def _locomotion(self) -> None:
         p = self.p
         pelvis = self.j[:, PELVIS]
-        velocity = self._local_slope(pelvis[:, [0, 2]], p.locomotion_span_s)  # (M, 2) (vx, vz) m/s
+        velocity = self._ground_velocity(pelvis[:, [0, 2]])  # (M, 2) (vx, vz) m/s
         speed = np.linalg.norm(velocity, axis=1)  # (M,) NaN where the span does not fit
         self.speed = speed
         # Walking and running are judged on the upright frames only: a fall or a crawl also moves the pelvis.
@@ -551,15 +556,34 @@ class _Window:
             self._add(label, min(float(ramp(sign * radial, p.radial_speed)), float(ramp(along, p.radial_fraction)),
                                  self.labels["running" if "running" in self.labels else "walking"]), held)
 
+    def _ground_velocity(self, xz: np.ndarray) -> np.ndarray:
+        """(M, 2) pelvis (x, z) metres -> (M, 2) its velocity (vx, vz) m/s, NaN where the span does not fit.
+        Camera-centred: across the line of sight from the bearing over locomotion_span_s (the image position,
+        robust to the depth's noise), along it from the distance over depth_span_s (see PrimitiveParams)."""
+        if not self.camera_centred:
+            return self._local_slope(xz, self.p.locomotion_span_s)
+        distance = np.linalg.norm(xz, axis=1)  # (M,) m from the camera, on the ground plane
+        bearing = np.unwrap(np.arctan2(xz[:, 0], xz[:, 1]))  # (M,) rad: xz = distance * (sin, cos)(bearing)
+        across = self._local_slope(bearing[:, None], self.p.locomotion_span_s)[:, 0] * self._local_mean(
+            distance, self.p.locomotion_span_s)  # (M,) m/s, towards increasing bearing
+        along = self._local_slope(distance[:, None], self.p.depth_span_s)[:, 0]  # (M,) m/s, away from the camera
+        ray = np.stack([np.sin(bearing), np.cos(bearing)], axis=1)  # (M, 2) unit, away from the camera
+        side = np.stack([np.cos(bearing), -np.sin(bearing)], axis=1)  # (M, 2) unit, d ray / d bearing
+        return across[:, None] * side + along[:, None] * ray
+
     def _stepping(self, velocity: np.ndarray) -> Callable[[int, int], bool]:
         """A test of a run [start, stop): do the feet step during it? The ankles' offset along the way of travel
-        (velocity (M, 2) xz) must change sign, beyond step_length either way, at least min_steps times."""
+        (velocity (M, 2) xz), about its median over the run, must change sign, beyond step_length either way, at
+        least min_steps times."""
         def steps(start: int, stop: int) -> bool:
             way = np.nanmean(velocity[start:stop], axis=0)
             if not np.all(np.isfinite(way)) or not np.linalg.norm(way) > 0:
                 return False
             ahead = (self.j[start:stop, L_ANKLE][:, [0, 2]] - self.j[start:stop, R_ANKLE][:, [0, 2]]) @ (
                 way / np.linalg.norm(way)) / self.leg  # (n,) x L: + left foot ahead
+            # Stepping, each foot is ahead in turn about a middle; an offset that stays (a staggered stance, or
+            # the monocular fit placing one ankle deeper than the other) is no step: measured from the median.
+            ahead = ahead - np.nanmedian(ahead)
             side = np.sign(ahead[np.abs(ahead) >= self.p.step_length])
             return int(np.sum(side[1:] != side[:-1])) >= self.p.min_steps
         return steps
