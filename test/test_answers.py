@@ -67,6 +67,14 @@ def test_question_words_meet_label_words_by_stem(history_engine):
         assert result.text.endswith("Latest description (window ending at 11.000 s): window to 11.0.")
 
 
+def test_a_label_held_twice_in_one_window_counts_that_window_once(history_engine):
+    from motionllm_ros.ros.answers import answer
+
+    engine = history_engine([described(10.0, 1, ["still", "standing", "still"]), described(11.0, 1, ["standing"])])
+    result = answer(engine, "Is he still?", TRACK_MOST_SALIENT, 0.0)
+    assert result.success and "still (score 0.90, in 1 of 2 window(s))" in result.text, result.text
+
+
 def test_a_full_history_clips_a_longer_look_back_and_says_so(history_engine):
     from motionllm_ros.ros.answers import answer
 

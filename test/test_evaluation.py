@@ -11,7 +11,8 @@ import pytest
 from motionllm_ros.config import Config
 from motionllm_ros.evaluation.annotations import AnnotationError, load_annotations, parse_annotations
 from motionllm_ros.evaluation.metrics import (LabelCounts, WindowPrediction, confusions, label_counts,
-                                              label_segments, match_counts, qa_correct, summarise, temporal_iou)
+                                              label_segments, match_counts, qa_correct, summarise, temporal_iou,
+                                              windows_from_records)
 from motionllm_ros.evaluation.run import EvalOptions, evaluate
 
 # Honest annotations of what the clips show (see DATA.md); "standing" and "still" are scored but not annotated
@@ -125,6 +126,16 @@ def test_segments_merge_consecutive_windows_only():
     assert label_segments(windows, "running") == []
 
 
+def test_a_label_repeated_in_a_window_gives_one_segment_per_stretch():
+    # A JSONL record whose "still" held twice (0.0-1.0, then 2.5-4.0), around a step: two segments, each matched.
+    records = [{"window_start": 0.0, "window_end": 4.0, "labels": ["still", "standing", "still"],
+                "details": {"label_spans": [[0.0, 1.0], [0.0, 4.0], [2.5, 4.0]]}}]
+    windows = windows_from_records(records)
+    assert label_segments(windows, "still") == [(0.0, 1.0), (2.5, 4.0)]
+    counts = label_counts(windows, [(0.0, 1.2, "still"), (2.4, 4.0, "still")], ["still"])
+    assert (counts["still"].tp, counts["still"].fp, counts["still"].fn) == (2, 0, 0)
+
+
 def test_matching_is_one_to_one_greedy_by_iou_with_threshold():
     assert temporal_iou((0, 2), (1, 3)) == pytest.approx(1 / 3)
     # Both predictions overlap the first interval; the better one (IoU 0.8) takes it, the other is a false positive.
@@ -198,21 +209,21 @@ def test_hand_check_of_the_dribble_clip(evaluated):
         (1.5, 3.0, ["standing", "turning_left"]), (2.0, 3.25, ["standing", "turning_left"])]
     # The last window is the stride grid's 2.0 .. 3.5 clipped to the last frame. By hand, from the label spans
     # (merged where they overlap): turning_left [0.633, 1.833] and [1.933, 3.083] vs annotated [0.5, 3.3] -> IoU
-    # 0.43 and 0.41, one TP and one FP; standing [0.083, 1.733] and [2.133, 3.233], not annotated -> two FP;
-    # walking annotated, not said -> FN.
+    # 0.43 and 0.41, one TP and one FP; standing [0.083, 3.233] (each window's stretch, through a 0.2 s flicker of
+    # the tilt at 45 deg), not annotated -> one FP; walking annotated, not said -> FN.
     spans = [[round(x, 3) for x in span] for r in dribble for label, span in
              zip(r["labels"], r["details"]["label_spans"]) if label == "turning_left"]
     assert spans == [[0.633, 1.833], [1.083, 1.833], [1.933, 2.983], [2.083, 3.083]]
     scores = metrics["recordings"][0]["labels"]
     assert {label: (s["tp"], s["fp"], s["fn"]) for label, s in scores.items()} == {
-        "walking": (0, 0, 1), "turning_left": (1, 1, 0), "standing": (0, 2, 0), "still": (0, 0, 0)}
+        "walking": (0, 0, 1), "turning_left": (1, 1, 0), "standing": (0, 1, 0), "still": (0, 0, 0)}
     micro = metrics["recordings"][0]["micro"]
-    assert (micro["precision"], micro["recall"]) == (0.25, 0.5) and micro["f1"] == pytest.approx(1 / 3)
+    assert (micro["precision"], micro["recall"]) == (pytest.approx(1 / 3), 0.5) and micro["f1"] == pytest.approx(0.4)
     assert metrics["recordings"][0]["macro_f1"] == pytest.approx((0 + 2 / 3 + 0) / 3)
-    # Each false segment charged to the annotated interval it overlaps most: standing [0.083, 1.733] to walking
-    # (IoU 0.66), [2.133, 3.233] to turning_left (0.39); the unmatched turn [1.933, 3.083] overlaps walking [0, 2.5]
-    # by IoU 0.18 only, under the 0.3 threshold: charged to nothing.
-    assert metrics["recordings"][0]["confusions"] == {"standing": {"walking": 1, "turning_left": 1},
+    # Each false segment charged to the annotated interval it overlaps most: standing [0.083, 3.233] to turning_left
+    # (IoU 0.85, walking 0.74); the unmatched turn [1.933, 3.083] overlaps walking [0, 2.5] by IoU 0.18 only, under
+    # the 0.3 threshold: charged to nothing.
+    assert metrics["recordings"][0]["confusions"] == {"standing": {"turning_left": 1},
                                                       "turning_left": {"(nothing)": 1}}
     frames = metrics["recordings"][0]["frames"]
     assert frames == {"offered": 40, "dropped": 0, "drop_rate": 0.0}  # lossless

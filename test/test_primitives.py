@@ -137,6 +137,23 @@ def test_a_posture_holds_through_a_short_stretch_with_the_legs_out_of_view():
         assert (covered > 0.95) == whole, (gap_s, start, end)
 
 
+def test_a_state_held_twice_in_a_window_is_reported_once_per_stretch():
+    # Still for 2.8 s, a 0.6 m move sideways in 0.5 s, still again for 2.7 s: two "still", each with its span.
+    motion = _stand_still_motion()
+    dt = float(np.median(np.diff(motion.stamps)))
+    stamps = np.concatenate([motion.stamps, motion.stamps + motion.stamps[-1] - motion.stamps[0] + dt])
+    joints = np.concatenate([motion.joints, motion.joints])
+    t = stamps - stamps[0]
+    joints[:, :, 0] += 0.6 * np.clip((t - 2.8) / 0.5, 0.0, 1.0)[:, None]
+    result = describe_motion(stamps, joints)
+    stills = sorted(span for label, span in zip(result.labels, result.spans) if label == "still")
+    assert len(stills) == 2, list(zip(result.labels, result.spans))
+    (first_start, first_end), (second_start, second_end) = stills
+    assert first_start < first_end <= 2.8 + stamps[0] and 3.3 + stamps[0] <= second_start < second_end
+    assert result.labels.count("standing") == 1  # the posture held throughout
+    assert len(result.labels) == len(result.scores) == len(result.spans)
+
+
 def test_a_depth_that_swings_while_the_image_holds_still_is_not_locomotion():
     # Monocular depth of a small, far person swings with the fitted scale: here +-0.4 m along the line of sight
     # at 0.8 Hz (up to 2 m/s), the image position unchanged. The person stays still; no walking, no running.

@@ -386,6 +386,23 @@ def test_behavior_result_from_an_engine_description():
         ((99.0, 101.5), (98.0, 99.0)), "tf", 3.0)
 
 
+@pytest.mark.parametrize("distro", ["humble", "jazzy"])
+def test_a_label_held_in_two_stretches_is_two_entries_of_the_message(distro):
+    # still, a step, still again: the label repeats, each entry with its own span and partner.
+    result = behavior_result(engine_description(
+        labels=("standing", "still", "still"), scores=(0.95, 0.9, 0.8),
+        details={"label_spans": [[98.0, 102.0], [98.0, 99.5], [100.5, 102.0]], "label_partners": [-1, -1, -1]}))
+    assert result.labels == ("standing", "still", "still")
+    assert result.label_spans == ((98.0, 102.0), (98.0, 99.5), (100.5, 102.0))
+    store, types = message_types(distro)
+    msg_type = store.types["motionllm_ros/msg/BehaviorDescription"]
+    msg = behavior_description_msg(result, 0.1, msg_type=msg_type, **types)
+    back = store.deserialize_cdr(store.serialize_cdr(for_rosbags(msg), msg_type.__msgtype__), msg_type.__msgtype__)
+    starts = [stamp.sec + stamp.nanosec * 1e-9 for stamp in back.label_starts]
+    assert list(back.labels) == ["standing", "still", "still"] and starts == [98.0, 98.0, 100.5]
+    assert len(back.label_ends) == len(back.label_partners) == 3
+
+
 def test_whole_scene_and_a_window_reaching_before_time_zero():
     # The engine's first windows may start before the stream (window end - length < 0): a Time cannot be negative.
     store, types = message_types("humble")

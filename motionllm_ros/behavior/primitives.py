@@ -90,6 +90,8 @@ class PrimitiveParams:
     squat_pelvis_offset: Ramp = (0.35, 0.25)  # x L, the mirror of sitting_pelvis_offset
     squat_knee_height: Ramp = (0.12, 0.22)  # x L: knees off the floor (else kneeling)
     posture_fraction: Ramp = (0.15, 0.35)  # share of the seen time a posture must hold to be reported
+    posture_stretch_min_s: float = 0.5  # s: a posture reported in more than one stretch of a window (standing,
+    # sitting down, standing again) is reported for each stretch at least this long; a shorter one is a transition
     posture_bridge_s: float = 1.5  # a posture seen on both sides of a stretch this short where the legs are out of
     # view holds through it (its span); sitting down and getting up again takes longer (~2-3 s)
 
@@ -374,7 +376,9 @@ class _Window:
         best = np.argmax(self.posture_scores, axis=1)
         self.posture = np.where(self.posture_scores[np.arange(len(best)), best] >= 0.5, best, -1)  # (M,) or -1
         self.labels: dict[str, float] = {}
-        self.spans: dict[str, tuple[float, float]] = {}  # label -> (start, end) s from grid frame 0
+        self.spans: dict[str, tuple[float, float]] = {}  # label -> (start, end) s from grid frame 0, its longest
+        # stretch; a label that held in several separate stretches of the window has the others here, each reported:
+        self.more: dict[str, list[tuple[float, tuple[float, float]]]] = {}  # label -> [(score, (start, end) s)]
         details.update(leg_length_m=round(self.leg, 3), arm_length_m=round(self.arm, 3),
                        legs_seen_s=round(float(self.legs_seen.sum()) * dt, 3))
 
@@ -467,10 +471,11 @@ class _Window:
             self._jumping()
         self._falling()
         self._exercising()
-        ranked = sorted(self.labels.items(), key=lambda item: (-item[1], item[0]))
-        spans = tuple((round(self.start + self.spans[name][0], 3), round(self.start + self.spans[name][1], 3))
-                      for name, _ in ranked)
-        return PrimitiveResult(tuple(name for name, _ in ranked), tuple(round(float(s), 3) for _, s in ranked),
+        stretches = [(name, score, self.spans[name]) for name, score in self.labels.items()] + [
+            (name, score, span) for name in self.labels for score, span in self.more.get(name, ())]
+        ranked = sorted(stretches, key=lambda item: (-item[1], item[0], item[2]))
+        spans = tuple((round(self.start + span[0], 3), round(self.start + span[1], 3)) for _, _, span in ranked)
+        return PrimitiveResult(tuple(name for name, _, _ in ranked), tuple(round(float(s), 3) for _, s, _ in ranked),
                                self._sentence(), True, self.details, spans)
 
     def _add(self, label: str, score: float, held: np.ndarray | None = None) -> None:
@@ -496,7 +501,10 @@ class _Window:
                 continue
             score = min(float(self.posture_scores[held, k].mean()), float(ramp(fraction, self.p.posture_fraction)))
             if score >= 0.5:
-                self._add(name, score, self._longest(self._bridged(held)))
+                stretches = sorted(self._stretches(self._bridged(held)), key=lambda r: r[0] - r[1])  # longest first
+                self._add(name, score, self._frames(stretches[0]))
+                self._add_more(name, [(score, run) for run in stretches[1:]
+                                      if (run[1] - run[0]) * self.dt >= self.p.posture_stretch_min_s - 1e-9])
                 first_seen[name] = int(np.argmax(held))
         self.posture_order = sorted(first_seen, key=first_seen.get)
         end = self.t >= self.t[-1] - self.p.fall_end_s
@@ -507,11 +515,17 @@ class _Window:
     def _bridged(self, held: np.ndarray) -> np.ndarray:
         """(M,) bool: `held` (a posture's frames) also over each stretch of at most posture_bridge_s where the legs
         are out of view, between two frames where it holds: no other posture was seen there, and the legs cannot
-        leave a posture and come back to it unseen in so short a time."""
+        leave a posture and come back to it unseen in so short a time. And over each break of it, seen, shorter
+        than posture_stretch_min_s: a flicker of the scores at a boundary (a tilt at 45 deg, standing / bending),
+        not a posture left and taken again."""
         out = held.copy()
         for a, b in self._stretches(~self.legs_seen):
             if 0 < a and b < len(held) and held[a - 1] and held[b] and (
                     self.grid_index[b] - self.grid_index[a - 1] - 1) * self.dt <= self.p.posture_bridge_s + 1e-9:
+                out[a:b] = True
+        for a, b in self._stretches(~out):
+            if 0 < a and b < len(held) and out[a - 1] and out[b] and self.grid_index[b] - self.grid_index[a - 1] == (
+                    b - a + 1) and (b - a) * self.dt < self.p.posture_stretch_min_s - 1e-9:
                 out[a:b] = True
         return out
 
@@ -525,13 +539,15 @@ class _Window:
         known = np.isfinite(speed)
         moving = np.where(known, ramp(speed, p.moving_speed), np.nan)
         running = np.where(known, ramp(speed, p.running_speed), np.nan)
-        still_run = self._add_run("still", np.where(known & self.legs_seen, 1.0 - moving, 0.0), p.still_min_s)
+        still_run = self._add_run("still", np.where(known & self.legs_seen, 1.0 - moving, 0.0), p.still_min_s,
+                                  every=True)
         # Upright over the whole span the speed was measured on: the start of a fall moves an upright pelvis.
         upright = self._local_mean(self.upright.astype(float), p.locomotion_span_s) > 0.99
         walking = np.where(upright, np.minimum(moving, 1.0 - running), 0.0)
-        walk_run = self._add_run("walking", np.nan_to_num(walking), p.locomotion_min_s, self._stepping(velocity))
+        walk_run = self._add_run("walking", np.nan_to_num(walking), p.locomotion_min_s, self._stepping(velocity),
+                                 every=True)
         run_run = self._add_run("running", np.nan_to_num(np.where(upright, running, 0.0)), p.locomotion_min_s,
-                                self._stepping(velocity))
+                                self._stepping(velocity), every=True)
         gait = walk_run if run_run is None else run_run
         mean_velocity = np.nanmean(velocity[gait[0]:gait[1]], axis=0) if gait else np.zeros(2)
         # heading: 0 = along -z (away from the camera, into the scene), +90 = +x (the camera's right)
@@ -645,24 +661,30 @@ class _Window:
         breaks = np.flatnonzero(np.diff(self.grid_index) != 1) + 1
         return list(zip(np.concatenate([[0], breaks]).tolist(), np.concatenate([breaks, [len(self.t)]]).tolist()))
 
-    def _longest(self, held: np.ndarray) -> np.ndarray:
-        """(M,) bool: only the longest unbroken run of `held`."""
-        run = max(self._stretches(held), key=lambda r: r[1] - r[0], default=(0, 0))
-        out = np.zeros(len(held), bool)
+    def _frames(self, run: tuple[int, int]) -> np.ndarray:
+        """(M,) bool: True over the run [start, stop) of seen frames."""
+        out = np.zeros(len(self.t), bool)
         out[run[0]:run[1]] = True
         return out
 
+    def _add_more(self, label: str, stretches: list[tuple[float, tuple[int, int]]]) -> None:
+        """Reports `label`, already given over its longest stretch, over each other (score, run) as well."""
+        if label in self.labels and stretches:
+            self.more[label] = [(score, self._span(self._frames(run))) for score, run in stretches]
+
     def _add_run(self, label: str, frame_scores: np.ndarray, min_s: float,
-                 accept: Callable[[int, int], bool] | None = None) -> tuple[int, int] | None:
-        """Gives `label` over the longest unbroken run of frames with a score >= 0.5, if it lasts min_s (and
-        `accept(start, stop)` agrees); its score is the mean over the run. Returns the run [start, stop), or None."""
-        run = max(self._stretches(frame_scores >= 0.5), key=lambda r: r[1] - r[0], default=(0, 0))
-        if (run[1] - run[0]) * self.dt < min_s - 1e-9 or (accept is not None and not accept(*run)):
+                 accept: Callable[[int, int], bool] | None = None, every: bool = False) -> tuple[int, int] | None:
+        """Gives `label` over the longest unbroken run of frames with a score >= 0.5 that lasts min_s (and that
+        `accept(start, stop)` agrees to); its score is the mean over the run. `every`: each other such run is
+        reported too (a state held, broken, held again). Returns the longest run [start, stop), or None."""
+        runs = [run for run in sorted(self._stretches(frame_scores >= 0.5), key=lambda r: r[0] - r[1])
+                if (run[1] - run[0]) * self.dt >= min_s - 1e-9]
+        runs = [run for run in (runs if every else runs[:1]) if accept is None or accept(*run)]
+        if not runs:
             return None
-        held = np.zeros(len(frame_scores), bool)
-        held[run[0]:run[1]] = True
-        self._add(label, float(frame_scores[held].mean()), held)
-        return run
+        self._add(label, float(frame_scores[runs[0][0]:runs[0][1]].mean()), self._frames(runs[0]))
+        self._add_more(label, [(float(frame_scores[a:b].mean()), (a, b)) for a, b in runs[1:]])
+        return runs[0]
 
     def _arms(self) -> None:
         p, j, arm = self.p, self.j, self.arm

@@ -135,7 +135,8 @@ def _matching_labels(question: str, evidence: tuple[Description, ...]) -> str:
             words = {_stem(word) for word in label.split("_")} - {_stem(word) for word in _QUALIFIERS}
             if words & asked:
                 best[label] = max(best.get(label, 0.0), score)
-                windows[label] += 1
+        # a label held in two stretches of one window is in it twice: the window counts once
+        windows.update(label for label in set(description.labels) if label in best)
     return ", ".join(f"{label} (score {best[label]:.2f}, in {windows[label]} of {len(evidence)} window(s))"
                      for label in sorted(best, key=lambda label: (-best[label], label)))
 
