@@ -151,6 +151,13 @@ class BehaviorConfig:
     still_min_s: float = _param(0.8, "Seconds: shortest run of frames that gives still.", min=0.05, max=10.0)
     posture_bridge_s: float = _param(1.5, "Seconds: a posture seen on both sides of a stretch this short where the "
                                           "legs are out of view holds through it.", min=0.0, max=10.0)
+    posture_stretch_min_s: float = _param(
+        0.5, "Seconds: a posture held in more than one stretch of a window is reported for each stretch at least "
+        "this long; a shorter break is bridged (a flicker at a boundary, not a change).", min=0.0, max=10.0)
+    depth_span_s: float = _param(
+        2.0, "Seconds: the speed along the line of sight is the slope of the fitted distance over this span (the "
+        "monocular distance of a person swings ~10-20% within a second; a walk keeps its course).", min=0.1,
+        max=10.0)
     step_length: float = _param(0.15, "x L: one foot this far ahead of the other along the way of travel counts "
                                       "as a step position.", min=0.01, max=1.0)
     min_steps: int = _param(2, "Walking / running need at least this many steps (changes of the foot ahead).",
