@@ -463,14 +463,24 @@ PEOPLE_CASES = (
 )
 
 
-def _scaled_frames(clip: str, height: int) -> tuple[list[np.ndarray], float]:
-    """Every frame of `clip` scaled to `height` rows, and the clip's frame rate."""
+def scaled_to_height(image: np.ndarray, height: int) -> np.ndarray:
+    """(H, W, 3) -> (height, W * height / H, 3), the aspect kept."""
     import cv2
 
+    return cv2.resize(image, (max(1, round(image.shape[1] * height / image.shape[0])), height),
+                      interpolation=cv2.INTER_AREA)
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray, shown: tuple[bool, bool]) -> np.ndarray:
+    """`left` beside `right` (of one height); a half not shown is grey, so that every case of people in view comes
+    on images of one size."""
+    return np.hstack([left if shown[0] else np.full_like(left, GREY), right if shown[1] else np.full_like(right, GREY)])
+
+
+def _scaled_frames(clip: str, height: int) -> tuple[list[np.ndarray], float]:
+    """Every frame of `clip` scaled to `height` rows, and the clip's frame rate."""
     frames, _ = _decode(clip, min_frames=1)
-    scaled = [cv2.resize(f.rgb, (max(1, round(f.rgb.shape[1] * height / f.rgb.shape[0])), height),
-                         interpolation=cv2.INTER_AREA) for f in frames]
-    return scaled, _clip_fps(frames)
+    return [scaled_to_height(f.rgb, height) for f in frames], _clip_fps(frames)
 
 
 def _ping_pong(count: int, start: int, length: int) -> list[int]:
@@ -508,9 +518,7 @@ def run_people(single_clip: str | Path, pair_clip: str | Path, pose_model: str |
     indices = _ping_pong(count, 0, PEOPLE_WARMUP_FRAMES + rounds)
 
     def canvas(case: _PeopleCase, index: int) -> np.ndarray:
-        left, right = pair[index], single[index]
-        return np.hstack([left if case.halves[0] else np.full_like(left, GREY),
-                          right if case.halves[1] else np.full_like(right, GREY)])
+        return side_by_side(pair[index], single[index], case.halves)
 
     base = Config()
     runners = [PoseEstimator(pose_model, perception_params(base).pose) if case.max_people is None else

@@ -312,7 +312,7 @@ def main_person_frames(scenes) -> list:
 
     import numpy as np
 
-    from motionllm_ros.perception.pipeline import PersonFrame
+    from motionllm_ros.perception.pipeline import unfitted
 
     fitted = Counter(p.track_id for scene in scenes for p in scene.people if p.valid)
     main = fitted.most_common(1)[0][0] if fitted else None
@@ -321,9 +321,7 @@ def main_person_frames(scenes) -> list:
         person = scene.person(main)
         if person is None:
             reason = scene.reason or ("other_person" if scene.people else "no_person")
-            person = PersonFrame(scene.stamp, False, reason, None, scene.num_people, np.full(3, np.nan),
-                                 np.full(69, np.nan), np.zeros(10), np.full(3, np.nan), np.full((22, 3), np.nan),
-                                 float("nan"))
+            person = unfitted(scene.stamp, reason, None, scene.num_people, np.zeros(10))
         frames.append(dataclasses.replace(person, num_people=scene.num_people))
     return frames
 

@@ -104,10 +104,10 @@ class CameraRotationEstimator:
 
         p = self.params
         mask = np.full(previous.shape, 255, np.uint8)
+        h, w = previous.shape
         for person_box in person_boxes:
             if not np.all(np.isfinite(person_box)):
                 continue
-            h, w = previous.shape
             x0, y0, x1, y1 = person_box
             mx, my = (x1 - x0) * p.person_margin, (y1 - y0) * p.person_margin
             mask[max(0, int((y0 - my) * h)):max(0, int((y1 + my) * h)),

@@ -129,8 +129,8 @@ class PerceptionPipeline:
         self.pose = PoseEstimator(pose_model, self.params.pose)
         self.model = smpl_model or default_smpl_model()
         self.intrinsics = intrinsics  # None: derived from the first image's size and hfov_deg
-        # "valid" and every reason a person had no fit (per person and frame), a NoTarget value per frame without
-        # anybody, "over_cap" per person not fitted
+        # per person and frame: "fitted" (a fit was tried), "valid" and every reason a fit failed, "over_cap" (not
+        # fitted); per frame without anybody: its NoTarget value
         self.counters: Counter[str] = Counter()
         self._tracks: dict[int, _TrackState] = {}
         self._output_axes = mediapipe_to_smpl_frame(np.eye(3), self.params.fitter.camera_pitch).T  # optical -> out
@@ -179,6 +179,7 @@ class PerceptionPipeline:
             del self._tracks[track_id]
 
     def _fit(self, person: TrackedPose, stamp: float, width: int, height: int, num_people: int) -> PersonFrame:
+        self.counters["fitted"] += 1
         state = self._tracks.get(person.track_id)
         if state is None:
             state = self._tracks[person.track_id] = _TrackState(
@@ -246,10 +247,16 @@ class PerceptionPipeline:
     def _invalid(self, stamp: float, reason: str, person: TrackedPose, num_people: int, fitter: SmplFitter,
                  fit: SmplFit | None = None) -> PersonFrame:
         self.counters[reason] += 1
-        betas = fit.betas if fit is not None else fitter.betas
-        return PersonFrame(stamp, False, reason, person.track_id, num_people, _NAN3, np.full(69, np.nan), betas,
-                           _NAN3, np.full((22, 3), np.nan), float("nan"), np.zeros(22, bool), person.bbox,
-                           person.id_uncertain)
+        return unfitted(stamp, reason, person.track_id, num_people, fit.betas if fit is not None else fitter.betas,
+                        person.bbox, person.id_uncertain)
+
+
+def unfitted(stamp: float, reason: str, track_id: int | None, num_people: int, betas: np.ndarray,
+             bbox: np.ndarray | None = None, id_uncertain: bool = False) -> PersonFrame:
+    """A PersonFrame without a fit (valid False, `reason` says why): poses, joints and residual NaN."""
+    return PersonFrame(stamp, False, reason, track_id, num_people, _NAN3, np.full(69, np.nan), betas, _NAN3,
+                       np.full((22, 3), np.nan), float("nan"), np.zeros(22, bool),
+                       np.full(4, np.nan) if bbox is None else bbox, id_uncertain)
 
 
 @dataclass

@@ -166,17 +166,12 @@ def read_bgr(clip: Path) -> list[Any]:
 
 def side_by_side(pair: list[Any], clip: list[Any], pair_shown: bool) -> list[Any]:
     """The pair's frame left of the clip's, both scaled to the smaller of their heights; the pair's half grey when
-    not shown, so that 1 and 3 people in view come on images of one size."""
-    import cv2
-    import numpy as np
+    not shown, so that 1 and 3 people in view come on images of one size (as `motionllm bench people` composes
+    them)."""
+    from motionllm_ros.bench_all import scaled_to_height, side_by_side as beside
 
     height = min(pair[0].shape[0], clip[0].shape[0])
-
-    def scaled(frame: Any) -> Any:
-        return cv2.resize(frame, (round(frame.shape[1] * height / frame.shape[0]), height),
-                          interpolation=cv2.INTER_AREA)
-
-    return [np.hstack([scaled(left) if pair_shown else np.full_like(scaled(left), 128), scaled(right)])
+    return [beside(scaled_to_height(left, height), scaled_to_height(right, height), (pair_shown, True))
             for left, right in zip(pair, clip)]
 
 

@@ -747,9 +747,7 @@ class MotionLLMNode(LifecycleNode):
         with the people it saw, from its counters (a person per frame each)."""
         fits = getattr(engine.perception, "counters", {})
         pose = getattr(getattr(engine.perception, "pose", None), "counters", {})
-        failed = sum(count for reason, count in fits.items() if reason not in ("valid", "over_cap")
-                     and reason not in pose)  # fit failures; the frame-level reasons are the pose's own keys
-        return (f"fits {fits.get('valid', 0) + failed} (valid {fits.get('valid', 0)}), not fitted over "
+        return (f"fits {fits.get('fitted', 0)} (valid {fits.get('valid', 0)}), not fitted over "
                 f"pose.max_people {fits.get('over_cap', 0)}, skipped as ambiguous {pose.get('ambiguous_people', 0)}")
 
     def _conversion_in_use(self) -> str:
