@@ -301,16 +301,17 @@ def test_nan_landmarks_count_as_missing() -> None:
     assert _candidate(all_nan, world) is None
 
 
-def _synthetic_candidate(x_shift: float, visibility: float, seed: int):
+def _synthetic_candidate(x_shift: float, visibility: float, seed: int, upside_down: bool = False):
     """A 33-landmark pose spanning 0.2 x 0.6 of a 1000 x 1000 image, shifted right by x_shift (normalised), with
-    0.005 of jitter, as MediaPipe gives the same person from two slightly different crops."""
+    0.005 of jitter, as MediaPipe gives the same person from two slightly different crops; `upside_down`: head
+    at the bottom (landmarks in the reverse order down the image)."""
     from mediapipe.tasks.python.components.containers.landmark import Landmark, NormalizedLandmark
 
     from motionllm_ros.perception.pose import _candidate
 
     rng = np.random.default_rng(seed)
     xs = 0.4 + x_shift + 0.2 * (np.arange(33) % 5) / 4 + rng.normal(0, 0.005, 33)
-    ys = 0.2 + 0.6 * np.arange(33) / 32 + rng.normal(0, 0.005, 33)
+    ys = 0.2 + 0.6 * (32 - np.arange(33) if upside_down else np.arange(33)) / 32 + rng.normal(0, 0.005, 33)
     image = [NormalizedLandmark(x=float(x), y=float(y), z=0.0, visibility=visibility, presence=0.9)
              for x, y in zip(xs, ys)]
     world = [Landmark(x=0.0, y=0.0, z=0.0, visibility=visibility, presence=0.9) for _ in range(33)]
@@ -328,6 +329,19 @@ def test_a_person_found_twice_is_one_person() -> None:
     assert [id(c) for c in kept] == [id(again), id(other)]  # the more visible copy, then the other person
     kept = _distinct_people([first, other], 1000, 1000, PoseParams().duplicate_distance)
     assert [id(c) for c in kept] == [id(first), id(other)]
+
+
+def test_a_person_drawn_again_upside_down_is_one_person() -> None:
+    """MediaPipe's tracking can turn its region onto a person it already has and return him head down (84 times in
+    basketball_gym.mp4): that copy is dropped; a pose upside down on its own (a handstand) is kept."""
+    from motionllm_ros.perception.pose import _distinct_people
+
+    upright, copy = _synthetic_candidate(0.0, 0.8, seed=0), _synthetic_candidate(0.0, 0.9, seed=1, upside_down=True)
+    far = _synthetic_candidate(0.4, 0.9, seed=2, upside_down=True)  # boxes apart
+    assert copy.image_tilt_deg > 120 and upright.image_tilt_deg < 60
+    kept = _distinct_people([copy, upright, far], 1000, 1000, PoseParams().duplicate_distance)
+    assert {id(c) for c in kept} == {id(upright), id(far)}
+    assert [id(c) for c in _distinct_people([copy], 1000, 1000, PoseParams().duplicate_distance)] == [id(copy)]
 
 
 def _person(x: float, y: float, size: float) -> PersonBox:
