@@ -29,6 +29,7 @@ import numpy as np
 
 from motionllm_ros.cli import machine_name
 from motionllm_ros.config import Config
+from motionllm_ros.engine import in_window
 from motionllm_ros.sources import open_source
 from motionllm_ros.sources.base import Frame
 
@@ -323,8 +324,9 @@ def run_all(clip: str | Path, pose_model: str | Path, model_dir: str | Path | No
             f"{len(descriptions)} windows of {window_s:g} s every {stride_s:g} s, {len(stream)} frames replayed at "
             f"{fps:.3g} fps, up to {config.model.max_new_tokens} new tokens, torch tower; includes the wait for the "
             "next frame, which closes a window")
-        # The same windows as the engine's: every replayed frame in (start, end] of each description.
-        windows = [tuple(f.stamp for f in stream if d.window_start < f.stamp <= d.window_end) for d in descriptions]
+        # The same windows as the engine's: every replayed frame each description's window holds.
+        windows = [tuple(f.stamp for f in stream if in_window(f.stamp, d.window_start, d.window_end, stream[0].stamp))
+                   for d in descriptions]
         if per_frame:
             video_cache = _cache_baseline(towers.get("torch", any_tower), stream, windows, window_s, synchronize)
         else:

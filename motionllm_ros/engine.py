@@ -82,6 +82,12 @@ class DropOldestQueue(Generic[T]):
             return len(self._items)
 
 
+def in_window(stamp: float, start: float, end: float, first_stamp: float | None) -> bool:
+    """Whether a window (start, end] holds the frame stamped `stamp`; a window that starts at the input's first
+    frame (`first_stamp`, or that of its restart) holds it too, else that frame would be in no window."""
+    return start < stamp <= end or stamp == start == first_stamp
+
+
 @dataclass(frozen=True)
 class PersonSample:
     """What the perception stage keeps of one tracked person in one frame: small, no pixels."""
@@ -124,7 +130,8 @@ class Window:
     start: float  # seconds, data time: end - window length, or the first frame's stamp (never before it)
     end: float  # seconds, data time: the cut, or the last frame's stamp at the end of the input
     frame_id: str
-    samples: tuple[FrameSample, ...]  # every processed frame in (start, end], oldest first, with everybody in it
+    samples: tuple[FrameSample, ...]  # every processed frame the window holds (`in_window`), oldest first, with
+    # everybody in it
     track_id: int | None  # the person this window describes; None when nobody was fitted
     salience_rank: int = 0  # 0: the most salient person of the cut (seen longest and nearest), 1: the next, ...
 
@@ -389,7 +396,7 @@ class StreamingEngine:
         start = end - self.params.window_s if start is None else start
         if self._first_stamp is not None:
             start = max(start, self._first_stamp)  # never before the first frame
-        samples = tuple(s for s in self._samples if start < s.stamp <= end)
+        samples = tuple(s for s in self._samples if in_window(s.stamp, start, end, self._first_stamp))
         self._last_end = end
         if not samples:
             return

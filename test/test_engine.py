@@ -59,9 +59,9 @@ def test_windows_follow_data_time_and_lossless_is_repeatable(pose_model_path, dr
     assert [x for d in first for x in (d.window_start, d.window_end)] == pytest.approx(
         [0.0, 2.0, 0.5, 2.5, 1.0, 3.0, 1.5, 3.25])
     assert engine.stats()["processed"] == 40 and engine.stats()["dropped_frames"] == 0
-    # Every window holds the frames in (start, end] (the node's tests pin that too).
+    # Every window holds the frames in (start, end], and the first one the input's first frame too.
     frames_in = [sum(d.window_start < f.stamp <= d.window_end for f in dribble_frames) for d in first]
-    assert [d.num_frames for d in first] == frames_in == [24, 24, 24, 21]
+    assert [d.num_frames for d in first] == [frames_in[0] + 1, *frames_in[1:]] == [25, 24, 24, 21]
     assert all(d.model_id == "primitives" and d.text for d in first)
     second, _ = _run(pose_model_path, dribble_frames, params)
     assert [(d.text, d.labels, d.scores) for d in second] == [(d.text, d.labels, d.scores) for d in first]
@@ -72,8 +72,8 @@ def test_a_clip_shorter_than_a_window_gets_one_window_covering_it(pose_model_pat
                                                                    stride_s):
     results, _ = _run(pose_model_path, dribble_frames, EngineParams(window_s=window_s, stride_s=stride_s,
                                                                     lossless=True))
-    # (0, 3.25]: 39 of the 40 frames; as in every window, the frame at its start belongs to none after it.
-    assert [(d.window_start, d.window_end, d.num_frames) for d in results] == [(0.0, 3.25, 39)]
+    # [0, 3.25]: all 40 frames; the window that starts at the first frame holds it.
+    assert [(d.window_start, d.window_end, d.num_frames) for d in results] == [(0.0, 3.25, 40)]
 
 
 @pytest.mark.parametrize("clip, window_s, stride_s", [("hug_two_people.mp4", 1.5, 0.25),
@@ -92,7 +92,7 @@ def test_windows_stay_inside_the_clip_and_on_the_stride_grid(test_data, pose_mod
         assert d.window_start == pytest.approx(first + i * stride_s)
     assert [d.window_end - d.window_start for d in results[:-1]] == pytest.approx([window_s] * (len(results) - 1))
     assert results[-1].window_end == pytest.approx(last)
-    assert results[0].num_frames == sum(first < f.stamp <= first + window_s for f in frames)
+    assert results[0].num_frames == sum(first <= f.stamp <= first + window_s for f in frames)
 
 
 def test_a_failing_stage_is_survived_and_counted(pose_model_path, dribble_frames):
