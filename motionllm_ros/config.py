@@ -148,7 +148,7 @@ class BehaviorConfig:
                                       min=0.2, max=5.0)
     locomotion_min_s: float = _param(0.5, "Seconds: shortest run of frames that gives walking or running.",
                                      min=0.05, max=10.0)
-    still_min_s: float = _param(0.8, "Seconds: shortest run of frames that gives still.", min=0.05, max=10.0)
+    still_min_s: float = _param(0.5, "Seconds: shortest run of frames that gives still.", min=0.05, max=10.0)
     posture_bridge_s: float = _param(1.5, "Seconds: a posture seen on both sides of a stretch this short where the "
                                           "legs are out of view holds through it.", min=0.0, max=10.0)
     posture_stretch_min_s: float = _param(
@@ -164,6 +164,9 @@ class BehaviorConfig:
                             min=0, max=20)
     turn_rate_dps: float = _param(30.0, "Degrees per second: slower drifts of the facing are not a turn.",
                                   min=1.0, max=720.0)
+    turn_hold_s: float = _param(0.3, "Seconds: a turn's new facing must be seen held this long after it (a turn "
+                                     "still under way where the track ends, or undone at once, is not a turn).",
+                                min=0.0, max=5.0)
     turn_max_step_deg: float = _param(40.0, "Degrees: a facing change between two 20 Hz frames above this is a "
                                              "pose flip, and the run is not a turn.", min=5.0, max=180.0)
     radial_fraction: float = _param(0.7, "(ramp) Share of the walking speed along the line of sight for "

@@ -68,7 +68,8 @@ class PrimitiveParams:
     # Input handling
     resample_hz: float = 20.0  # analysis rate; HumanML3D's, and fast enough for 4 Hz waving (Nyquist 10 Hz)
     max_gap_s: float = 0.3  # interpolate over gaps up to this; longer gaps stay "not seen" (a fast fall is ~0.5 s)
-    min_seen_s: float = 1.0  # less seen time than this is "not enough motion": nothing is judged from a glimpse
+    min_seen_s: float = 0.5  # less seen time than this is "not enough motion": nothing is judged from a glimpse
+    # (a posture is clear in half a second; locomotion, turns and waves have their own, longer minimum spans)
     min_frames: int = 5  # nor from fewer valid input frames than this, whatever their spacing
     floor_window_s: float = 1.5  # floor = lowest joint within this centred window: longer than a jump's flight
     # (~0.5 s), short enough to follow a floor that seems to tilt when the camera pitch is slightly wrong
@@ -104,7 +105,8 @@ class PrimitiveParams:
     # gait cycle that reads as 0.5-1 m/s, over two seconds a swing averages out while a walk keeps its course. The
     # speed across the line of sight (the bearing's change times the distance) is measured over locomotion_span_s
     locomotion_min_s: float = 0.5  # shorter runs are noise of the pelvis depth estimate, not a walk
-    still_min_s: float = 0.8  # a pause shorter than this (between steps, a hesitation) is not "still"
+    still_min_s: float = 0.5  # a pause shorter than this (between steps, a hesitation) is not "still"; the speed
+    # is itself a slope over locomotion_span_s (1 s), so a run this long means the body stayed put for ~1-1.5 s
     moving_speed: Ramp = (0.15, 0.35)  # m/s; "still" below, walking above (slow walking is ~0.5 m/s)
     running_speed: Ramp = (1.85, 2.15)  # m/s; brisk walking tops out near 2, jogging starts above
     step_length: float = 0.15  # x L: the feet's offset along the way of travel, either way, that counts as one
@@ -122,6 +124,7 @@ class PrimitiveParams:
     turn_deg: Ramp = (35.0, 55.0)
     turn_average_s: float = 0.3  # facing smoothed over this much time (gait sway ~5 deg)
     turn_rate_dps: float = 30.0  # deg/s: slower drifts of the facing are not a turn (a 90 deg turn takes ~1 s)
+    turn_hold_s: float = 0.3  # s: the new facing is seen held this long after the turn (else no turn)
     turn_max_step_deg: float = 40.0  # facing change between two 20 Hz frames above which the pose flipped
     # (front/back confusion of the pose model), not the body: such a run is not a turn
 
@@ -129,7 +132,9 @@ class PrimitiveParams:
     raised_wrist_over_shoulder: Ramp = (0.15, 0.35)  # x A; a straight arm ~15 deg above horizontal -> 0.25
     raised_min_s: float = 0.3
     overhead_wrist_over_head: Ramp = (0.3, 0.5)  # x A above the head joint (its top is ~0.3 A higher)
-    overhead_elevation_deg: Ramp = (50.0, 65.0)  # shoulder->wrist from horizontal: up, not out to the side
+    overhead_elevation_deg: Ramp = (35.0, 50.0)  # shoulder->wrist from horizontal: up, not out to the side (with
+    # the wrist over the head this only rules out an elbow bent high out to the side; a shot's follow-through,
+    # arm up and forward towards the basket, is at ~45-58 degrees)
     overhead_min_s: float = 0.15  # a serve or a throw has the hand overhead for only a few tenths of a second
     pointing_elbow_deg: Ramp = (140.0, 160.0)  # interior elbow angle: a pointing arm is straight
     pointing_elevation_low_deg: Ramp = (-35.0, -20.0)  # above the hanging arm (-90) and its walking swing
@@ -622,6 +627,8 @@ class _Window:
                 if np.any(flips[a:max(b - 1, a)]):
                     continue
                 turn = float(np.nanmax(smooth[a:b]) - np.nanmin(smooth[a:b])) * sign
+                if not self._facing_kept(smooth, b - 1, turn):
+                    continue
                 if abs(turn) > abs(best[0]):
                     best = (turn, (a, b))
         turn, run = best
@@ -632,6 +639,17 @@ class _Window:
         held[run[0]:run[1]] = True
         self._add("turning_left", float(ramp(turn, p.turn_deg)), held)
         self._add("turning_right", float(ramp(-turn, p.turn_deg)), held)
+
+    def _facing_kept(self, facing: np.ndarray, end: int, turn: float) -> bool:
+        """Whether the facing (M,) degrees reached at frame `end` by a turn of `turn` degrees is kept: seen upright
+        without a break for turn_hold_s after it, never back by half the turn. A turn still under way where the
+        track or the window ends, or undone at once (a look over the shoulder, a twist, a fit that swings as the
+        person goes behind another), is not a turn; a real one at a window's end lies whole in the next window."""
+        hold = round(self.p.turn_hold_s / self.dt)
+        if end + hold >= len(facing) or self.grid_index[end + hold] - self.grid_index[end] != hold:
+            return False
+        after = facing[end:end + hold + 1]
+        return bool(np.all(np.isfinite(after)) and np.all(np.sign(turn) * (after - facing[end]) > -abs(turn) / 2))
 
     def _local_slope(self, values: np.ndarray, span_s: float) -> np.ndarray:
         """(M, C) -> (M, C): slope per second of a least-squares line through the seen frames within span_s / 2 of
