@@ -3,6 +3,7 @@ real clips through the perception pipeline, and bad input."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import numpy as np
@@ -306,3 +307,29 @@ def test_a_real_clip_cut_at_the_waist_reads_upper_body_only(test_data, pose_mode
     joints = np.stack([np.where(f.joint_seen[:, None], f.joints, np.nan) for f in valid])
     result = describe_motion(np.array([f.stamp for f in valid]), joints)
     assert result.enough_motion and not set(result.labels) & {"standing", "still", "walking", "lying", "sitting"}
+
+
+def _turned(motion, yaw_deg_at) -> np.ndarray:
+    """The motion's joints turned about the vertical through each frame's pelvis by yaw_deg_at(t) degrees (t from
+    the first frame): the whole body turns on the spot."""
+    t = motion.stamps - motion.stamps[0]
+    out = motion.joints.copy()
+    for k, angle in enumerate(np.radians([yaw_deg_at(x) for x in t])):
+        c, s = math.cos(angle), math.sin(angle)
+        turn = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+        out[k] = (motion.joints[k] - motion.joints[k, 0]) @ turn.T + motion.joints[k, 0]
+    return out
+
+
+def test_a_turn_counts_once_its_new_facing_is_seen_held():
+    """A turn of 90 degrees in 1 s, then held, is a turn; the same turn cut off by the end of the track before its
+    new facing is seen held for turn_hold_s is not (a fit that swings as the person goes out of sight looks like
+    that)."""
+    motion = _stand_still_motion()
+    labels = {"turning_left", "turning_right"}
+    ramp_up = lambda t: 90.0 * min(max(t - 0.5, 0.0), 1.0)  # noqa: E731 - 0.5-1.5 s, then held
+    held = describe_motion(motion.stamps, _turned(motion, ramp_up))
+    assert labels & set(held.labels) and abs(held.details["turn_deg"]) == pytest.approx(90.0, abs=15.0)
+    ends = motion.stamps - motion.stamps[0] <= 1.5 + PrimitiveParams().turn_hold_s / 2
+    cut = describe_motion(motion.stamps[ends], _turned(motion, ramp_up)[ends])
+    assert not labels & set(cut.labels)

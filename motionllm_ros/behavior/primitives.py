@@ -643,8 +643,8 @@ class _Window:
     def _facing_kept(self, facing: np.ndarray, end: int, turn: float) -> bool:
         """Whether the facing (M,) degrees reached at frame `end` by a turn of `turn` degrees is kept: seen upright
         without a break for turn_hold_s after it, never back by half the turn. A turn still under way where the
-        track or the window ends, or undone at once (a look over the shoulder, a twist, a fit that swings as the
-        person goes behind another), is not a turn; a real one at a window's end lies whole in the next window."""
+        track or the window ends (a fit that swings as the person goes behind another), or swung back at once, is
+        not judged; a real one at a window's end lies whole in the next window."""
         hold = round(self.p.turn_hold_s / self.dt)
         if end + hold >= len(facing) or self.grid_index[end + hold] - self.grid_index[end] != hold:
             return False
