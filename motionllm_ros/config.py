@@ -171,7 +171,7 @@ class BehaviorConfig:
                                              "pose flip, and the run is not a turn.", min=5.0, max=180.0)
     radial_fraction: float = _param(0.7, "(ramp) Share of the walking speed along the line of sight for "
                                          "approaching / leaving the camera.", min=0.0, max=1.0)
-    jump_min_flight_s: float = _param(0.15, "Seconds: shortest flight of a jump.", min=0.02, max=2.0)
+    jump_min_flight_s: float = _param(0.2, "Seconds: shortest flight of a jump (a 5 cm hop).", min=0.02, max=2.0)
     jump_max_flight_s: float = _param(1.0, "Seconds: longest flight of a jump.", min=0.05, max=3.0)
     jump_gravity_mps2: float = _param(5.5, "(ramp) m/s^2: downward acceleration of the pelvis in the air (9.81 in "
                                            "free fall).", min=0.0, max=20.0)

@@ -29,8 +29,9 @@ def test_windows_described_by_the_model_reuse_encoded_frames(tmp_path, test_data
     assert len(results) == 4 and "errors.model" not in engine.stats()
     assert all(r.model_id == "tiny (random weights)" for r in results)
     assert all(r.labels for r in results)  # the primitives still fill labels and scores
-    # Full windows find their 8 grid frames; the last, 1.5 .. 3.5 s clipped to the last frame (3.25 s), finds 7.
-    assert [r.details["frames_encoded_in_window"] for r in results] == [8, 8, 8, 7]
+    # Full windows find their 8 grid frames, and the first one also the first frame (0 .. 2 s: 9); the last,
+    # 1.5 .. 3.5 s clipped to the last frame (3.25 s), finds 7.
+    assert [r.details["frames_encoded_in_window"] for r in results] == [9, 8, 8, 7]
     assert all(r.details["motion_tokens"] > 0 for r in results)
     # One encode per 0.25 s grid cell over 0 .. 3.25 s, against 8 per window when each window re-encodes its frames.
     assert describer.frame_encoder.encoded == 14

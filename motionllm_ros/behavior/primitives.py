@@ -158,7 +158,8 @@ class PrimitiveParams:
     jump_foot_clearance: Ramp = (0.06, 0.12)  # x L, lowest foot joint above the floor
     jump_pelvis_rise: Ramp = (0.1, 0.18)  # x L over the median upright pelvis height; running bobs ~0.06
     jump_min_s: float = 0.1
-    jump_min_flight_s: float = 0.15  # s in the air, at least (a small hop)
+    jump_min_flight_s: float = 0.2  # s in the air, at least: a 5 cm hop (g T^2 / 8); a shorter "flight" rises
+    # less than the monocular fit's own noise (a player on her toes at a set shot's release reads 0.15 s, 3 cm)
     jump_max_flight_s: float = 1.0  # s, at most: a 1 m high jump flies 0.9 s
     jump_gravity_mps2: Ramp = (4.0, 7.0)  # -(vertical acceleration of the pelvis in the air), m/s^2: 9.81 in free
     # fall; a hip moving up and down on the feet shows no steady downward acceleration
