@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from motionllm_ros.evaluation.annotations import AnnotationError, Identification, load_annotations
-from motionllm_ros.evaluation.people import PersonMatch, box_iou, match_people, tracks_of, unmatched_tracks
+from motionllm_ros.evaluation.people import PersonMatch, match_people, tracks_of, unmatched_tracks
+from motionllm_ros.perception.pose import box_iou
 from motionllm_ros.evaluation.run import EvalItem, EvalOptions, score, write_outputs
 
 LABELS = """

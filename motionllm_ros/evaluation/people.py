@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from motionllm_ros.evaluation.annotations import Identification
+from motionllm_ros.perception.pose import box_iou
 
 DEFAULT_BOX_IOU = 0.3  # image IoU a track's box needs with the annotated box to be that person
 DEFAULT_MAX_GAP_S = 0.5  # seconds: a track's box farther than this from `at_s` is not compared
@@ -31,14 +32,6 @@ class PersonMatch:
     track_id: int | None  # the track that is this person; None: no track matched
     box_iou: float | None  # image IoU of the matched box; unmatched: the best IoU any track offered (None: none)
     gap_s: float | None  # seconds between the compared box's stamp and `at_s`; None without a compared box
-
-
-def box_iou(a: Box, b: Box) -> float:
-    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    overlap = width * height
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - overlap
-    return overlap / union if union > 0 else 0.0
 
 
 def track_boxes(records: Iterable[dict[str, Any]]) -> dict[int, list[tuple[float, Box]]]:

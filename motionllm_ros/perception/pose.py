@@ -21,7 +21,7 @@ import numbers
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -411,14 +411,16 @@ def _distinct_people(candidates: list[_Candidate], width: int, height: int, max_
     # alone (a handstand, a person lying) is kept.
     upright = [c for c in kept if c.image_tilt_deg is not None and c.image_tilt_deg < ROTATED_POSE_DEG]
     return [c for c in kept if c.image_tilt_deg is None or c.image_tilt_deg < ROTATED_POSE_DEG or not any(
-        _box_iou(c.bbox, other.bbox) >= ROTATED_OVERLAP_IOU for other in upright)]
+        box_iou(c.bbox, other.bbox) >= ROTATED_OVERLAP_IOU for other in upright)]
 
 
-def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two boxes (4,) x_min, y_min, x_max, y_max."""
-    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """IoU of two boxes (x_min, y_min, x_max, y_max); 0 for boxes without area."""
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    overlap = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - overlap
+    return float(overlap / union) if union > 0 else 0.0
 
 
 def _check_image(rgb: object) -> NoTarget | None:
