@@ -140,14 +140,14 @@ class Window:
         """Stamps (N,) and joints (N, 22, 3) of the window's track (or `track_id`), valid frames only; with
         `unseen_as_nan`, joints not placed from their own landmarks are NaN."""
         track = self.track_id if track_id is None else track_id
-        picked = [person for frame in self.samples if (person := frame.person(track)) is not None and person.valid]
+        picked = [(frame.stamp, person) for frame in self.samples
+                  if (person := frame.person(track)) is not None and person.valid]
         if not picked:
             return np.zeros(0), np.zeros((0, 22, 3))
-        joints = np.stack([p.joints for p in picked])
+        joints = np.stack([p.joints for _, p in picked])
         if unseen_as_nan:
-            joints = np.where(np.stack([p.joint_seen for p in picked])[:, :, None], joints, np.nan)
-        stamps = np.array([f.stamp for f in self.samples if f.valid(track)])
-        return stamps, joints
+            joints = np.where(np.stack([p.joint_seen for _, p in picked])[:, :, None], joints, np.nan)
+        return np.array([stamp for stamp, _ in picked]), joints
 
     def others_at(self, stamps: np.ndarray) -> dict[int, np.ndarray]:
         """{track id: (N, 22, 3) joints} of every other valid person at the frames stamped `stamps` (a subset of the

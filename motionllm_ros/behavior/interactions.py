@@ -39,8 +39,9 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-# `ramp` and `_runs` are the primitives' own scoring and run helpers: interactions score the same way.
-from motionllm_ros.behavior.primitives import Ramp, _runs, ramp
+# `ramp`, `_runs` and `_least_squares_slope` are the primitives' own scoring, run and slope helpers: interactions
+# score the same way.
+from motionllm_ros.behavior.primitives import Ramp, _least_squares_slope, _runs, ramp
 from motionllm_ros.perception.skeleton import HUMANML3D_NUM_JOINTS
 
 PELVIS, L_HIP, R_HIP, SPINE1, SPINE2, SPINE3, NECK, L_SHOULDER, R_SHOULDER = 0, 1, 2, 3, 6, 9, 12, 16, 17
@@ -230,6 +231,8 @@ class _Pair:
         self.pelvis_distance = np.linalg.norm((pelvis_b - pelvis_a)[:, [0, 2]], axis=-1)  # (N,) m, horizontal
         self.velocity_a = self._local_slope(pelvis_a)  # (N, 3) m/s
         self.velocity_b = self._local_slope(pelvis_b)
+        # (N,) m/s each, A's and B's horizontal speed
+        self.speeds = [np.linalg.norm(v[:, [0, 2]], axis=-1) for v in (self.velocity_a, self.velocity_b)]
         self.rate = self._local_slope(self.pelvis_distance[:, None])[:, 0]  # (N,) m/s, + apart, - closer
 
     # ------------------------------------------------------------------------------------------- measurements
@@ -272,8 +275,7 @@ class _Pair:
             near = usable & (np.abs(self.t - self.t[k]) <= half + 1e-9)
             times = self.t[near]
             if near.sum() >= 3 and times[-1] - times[0] >= half - 1e-9:
-                centred = times - times.mean()
-                out[k] = centred @ (values[near] - values[near].mean(axis=0)) / (centred @ centred)
+                out[k] = _least_squares_slope(times, values[near])
         return out
 
     @staticmethod
@@ -365,12 +367,11 @@ class _Pair:
 
     def _talking(self) -> np.ndarray:
         p = self.p
-        speeds = [np.linalg.norm(v[:, [0, 2]], axis=-1) for v in (self.velocity_a, self.velocity_b)]
         return np.minimum.reduce([self._facing_each_other(p.facing_deg),
                                   ramp(self.lean_a, p.talking_lean_deg), ramp(self.lean_b, p.talking_lean_deg),
                                   ramp(self.distance, p.talking_distance_low),
                                   ramp(self.distance, p.talking_distance_high),
-                                  *[ramp(s, p.talking_speed) for s in speeds]])
+                                  *[ramp(s, p.talking_speed) for s in self.speeds]])
 
     def _approaching(self) -> np.ndarray:
         p = self.p
@@ -387,8 +388,7 @@ class _Pair:
 
     def _together(self) -> np.ndarray:
         p = self.p
-        speeds = [np.linalg.norm(v[:, [0, 2]], axis=-1) for v in (self.velocity_a, self.velocity_b)]
         heading = _angle_to_deg(_horizontal_unit(self.velocity_a), _horizontal_unit(self.velocity_b))
-        return np.minimum.reduce([*[ramp(s, p.together_speed) for s in speeds],
+        return np.minimum.reduce([*[ramp(s, p.together_speed) for s in self.speeds],
                                   ramp(heading, p.together_heading_deg), ramp(self.distance, p.together_distance),
                                   ramp(np.abs(self.rate), p.together_rate)])

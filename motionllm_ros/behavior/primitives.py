@@ -530,8 +530,8 @@ class _Window:
                     self.grid_index[b] - self.grid_index[a - 1] - 1) * self.dt <= self.p.posture_bridge_s + 1e-9:
                 out[a:b] = True
         for a, b in self._stretches(~out):
-            if 0 < a and b < len(held) and out[a - 1] and out[b] and self.grid_index[b] - self.grid_index[a - 1] == (
-                    b - a + 1) and (b - a) * self.dt < self.p.posture_stretch_min_s - 1e-9:
+            if 0 < a and b < len(held) and out[a - 1] and out[b] and self._unbroken_between(a - 1, b) and (
+                    b - a) * self.dt < self.p.posture_stretch_min_s - 1e-9:
                 out[a:b] = True
         return out
 
@@ -647,7 +647,7 @@ class _Window:
         track or the window ends (a fit that swings as the person goes behind another), or swung back at once, is
         not judged; a real one at a window's end lies whole in the next window."""
         hold = round(self.p.turn_hold_s / self.dt)
-        if end + hold >= len(facing) or self.grid_index[end + hold] - self.grid_index[end] != hold:
+        if end + hold >= len(facing) or not self._unbroken_between(end, end + hold):
             return False
         after = facing[end:end + hold + 1]
         return bool(np.all(np.isfinite(after)) and np.all(np.sign(turn) * (after - facing[end]) > -abs(turn) / 2))
@@ -674,6 +674,10 @@ class _Window:
                 out[k] = np.nanmean(values[max(start, k - half):min(stop, k + half + 1)]) if np.any(
                     np.isfinite(values[max(start, k - half):min(stop, k + half + 1)])) else np.nan
         return out
+
+    def _unbroken_between(self, first: int, last: int) -> bool:
+        """Whether the seen frames first..last (indices into M) follow each other on the grid, without a break."""
+        return bool(self.grid_index[last] - self.grid_index[first] == last - first)
 
     def _unbroken(self) -> list[tuple[int, int]]:
         """[start, stop) ranges of seen frames without a break in time."""
@@ -792,7 +796,7 @@ class _Window:
             # be seen, in time order without a break: a flight whose take-off or landing is not seen (the track
             # starts or ends in the air, or is lost) is a fit that jumped, not a body; a real jump at a window's
             # edge lies whole inside the next window.
-            if a == 0 or b == len(self.t) or self.grid_index[b] - self.grid_index[a - 1] != b - a + 1:
+            if a == 0 or b == len(self.t) or not self._unbroken_between(a - 1, b):
                 continue
             a, b = a - 1, b + 1
             flight_s = self.t[b - 1] - self.t[a]

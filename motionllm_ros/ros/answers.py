@@ -89,10 +89,15 @@ def answer(engine: StreamingEngine, question: str, track_id: int, lookback_s: fl
 
     if question.strip():
         text = _answer_from_labels(question, evidence)
-        notes.insert(0, NO_LANGUAGE_MODEL if engine.describer.model_id == MODEL_ID_PRIMITIVES else LABELS_ONLY)
+        notes.insert(0, _labels_note(engine))
     else:
         text = newest.text
     return Answer(True, "; ".join(notes), text, evidence, newest.window_end)
+
+
+def _labels_note(engine: StreamingEngine) -> str:
+    """What an answer from the primitives' labels says about where it came from."""
+    return NO_LANGUAGE_MODEL if engine.describer.model_id == MODEL_ID_PRIMITIVES else LABELS_ONLY
 
 
 def asks_who(question: str) -> bool:
@@ -117,7 +122,7 @@ def _answer_everyone(engine: StreamingEngine, question: str, period: list[Descri
             matched.append(track)
             parts.append(f"Track {track}: {found}.")
     if question.strip():
-        notes.insert(0, NO_LANGUAGE_MODEL if engine.describer.model_id == MODEL_ID_PRIMITIVES else LABELS_ONLY)
+        notes.insert(0, _labels_note(engine))
         if not matched:
             parts = [f"No behaviour primitive of tracks {', '.join(map(str, tracks))} in the look-back period "
                      f"matches the question."]
